@@ -1,0 +1,91 @@
+"""Live adapter: RLBot v4 GameTickPacket -> Frames, through rlgym-compat 1.1.0.
+
+rlgym-compat decodes the physics (positions, velocities, forward/up from the Rotator). Flags are read from the
+packet itself where rlgym-compat would smooth them: on_ground is the raw `has_wheel_contact` (rlgym-compat adds
+a 6-tick grace) so it means the same as the simulator's `is_on_ground`.
+"""
+
+import numpy as np
+from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPacket
+from rlgym_compat import GameState
+
+from bot.constants import NUM_BOOST_PADS
+from bot.frame import (
+    ANG_VEL, BALL_F, BALL_FRESH, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, FORWARD, FRESH, GAME_F, HAS_FLIP, HAS_JUMP,
+    IS_OVERTIME, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE, POS, PRESENT, RECORDED_INPUTS, SECONDS_REMAINING, UP, VEL,
+    Frames, pad_timers_from_active,
+)
+
+
+def euler_to_basis(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RLBot Rotator angles (radians, any shape S) -> forward (S, 3) and up (S, 3) unit vectors."""
+    cp, sp, cy, sy, cr, sr = (np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll))
+    forward = np.stack([cp * cy, cp * sy, sp], -1)
+    up = np.stack([-cr * cy * sp - sr * sy, -cr * sy * sp + sr * cy, cp * cr], -1)
+    return forward, up
+
+
+def default_field_info() -> FieldInfoPacket:
+    """A standard-soccar FieldInfoPacket, for when the framework offers none (tests, offline hosts)."""
+    from bot.constants import BOOST_PAD_IS_BIG, BOOST_PAD_LOCATIONS
+    info = FieldInfoPacket()
+    info.num_boosts = NUM_BOOST_PADS
+    for j, (x, y, z) in enumerate(BOOST_PAD_LOCATIONS):
+        loc = info.boost_pads[j].location
+        loc.x, loc.y, loc.z = float(x), float(y), float(z)
+        info.boost_pads[j].is_full_boost = bool(BOOST_PAD_IS_BIG[j])
+    return info
+
+
+class PacketDecoder:
+    """Keeps the rlgym-compat GameState between packets (it tracks per-slot counters) and emits Frames."""
+
+    def __init__(self, field_info: FieldInfoPacket | None = None):
+        self.state = GameState(field_info if field_info is not None else default_field_info())
+
+    def packet_to_frame(self, packet: GameTickPacket, ticks_elapsed: int = 1) -> Frames:
+        """One moment (T = 1) with every car in packet slot order."""
+        self.state.decode(packet, ticks_elapsed)
+        players = self.state.players
+        n = len(players)
+        cars = np.zeros((n, CAR_F), np.float32)
+        for i, p in enumerate(players):
+            info = packet.game_cars[i]
+            cars[i, POS] = p.car_data.position
+            cars[i, VEL] = p.car_data.linear_velocity
+            cars[i, ANG_VEL] = p.car_data.angular_velocity
+            cars[i, FORWARD] = p.car_data.forward()
+            cars[i, UP] = p.car_data.up()
+            cars[i, BOOST] = p.boost_amount
+            cars[i, DEMOLISHED] = p.is_demoed
+            cars[i, ON_GROUND] = info.has_wheel_contact
+            cars[i, HAS_JUMP] = p.has_jump
+            cars[i, HAS_FLIP] = p.has_flip
+        cars[:, FRESH] = 1.0
+        cars[:, PRESENT] = 1.0
+        cars[:, RECORDED_INPUTS] = np.nan
+        team = np.array([p.team_num for p in players], np.int8)
+
+        ball = np.zeros(BALL_F, np.float32)
+        ball[POS] = self.state.ball.position
+        ball[VEL] = self.state.ball.linear_velocity
+        ball[ANG_VEL] = self.state.ball.angular_velocity
+        rot = packet.game_ball.physics.rotation  # rlgym-compat does not decode the ball's rotation
+        ball[FORWARD], ball[UP] = euler_to_basis(np.float64(rot.pitch), np.float64(rot.yaw), np.float64(rot.roll))
+        ball[BALL_FRESH] = 1.0
+
+        k = min(packet.num_boost, NUM_BOOST_PADS)
+        active = np.ones(NUM_BOOST_PADS, bool)
+        since = np.zeros(NUM_BOOST_PADS, np.float32)
+        active[:k] = self.state.boost_pads[:k] > 0
+        since[:k] = [packet.game_boosts[j].timer for j in range(k)]  # seconds since pickup (v4)
+
+        gi = packet.game_info
+        game = np.zeros((1, GAME_F), np.float32)
+        game[0, BLUE_SCORE] = self.state.blue_score
+        game[0, ORANGE_SCORE] = self.state.orange_score
+        game[0, SECONDS_REMAINING] = gi.game_time_remaining
+        game[0, KICKOFF_PAUSE] = gi.is_kickoff_pause
+        game[0, IS_OVERTIME] = gi.is_overtime
+        return Frames(time_t=np.array([gi.seconds_elapsed], np.float64), game_tf=game, ball_tf=ball[None],
+                      cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=team)

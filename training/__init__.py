@@ -1,0 +1,1 @@
+"""RL-RPT training pipeline: simulation, replays, IDM, labelling, behaviour cloning, evaluation."""

@@ -1,0 +1,31 @@
+"""`python -m training <stage> [flags]`: the pipeline's commands. This file only maps names to modules."""
+
+import importlib
+import sys
+
+from training.cli import parse_config
+
+# stage name -> module with a frozen `Config` dataclass and `main(cfg)`
+STAGES = {
+    "evaluate": "training.evaluate",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
+        print("usage: python -m training <stage> [--help] [flags]\n\nstages:")
+        for name, module in STAGES.items():
+            doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()
+            print(f"  {name:<12} {doc[0] if doc else ''}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nunknown stage {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    module = importlib.import_module(STAGES[argv[0]])
+    cfg = parse_config(module.Config, argv[1:], prog=f"python -m training {argv[0]}", description=module.__doc__)
+    module.main(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

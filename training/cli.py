@@ -1,0 +1,73 @@
+"""Dataclass configs -> command-line flags, strictly: unknown flags and wrong types are errors.
+
+Each stage module defines a frozen `@dataclass` `Config` whose fields are declared with `arg(default, help)`,
+and a `main(cfg) -> None`. Field `foo_bar` becomes flag `--foo-bar`; bools get `--x/--no-x`.
+"""
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+
+def arg(default, help: str, **kwargs):  # noqa: A002 - mirrors argparse's own name
+    """A config field with --help text; lists and dicts get fresh defaults."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def _parser_type(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _parser_type(inner[0])
+    if origin in (list, tuple):
+        return _parser_type(typing.get_args(tp)[0])
+    return tp
+
+
+def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kwargs = {"help": f.metadata.get("help", ""), "default": default}
+        if f.metadata.get("positional"):
+            parser.add_argument(f.name, nargs="*", type=_parser_type(tp), **kwargs)
+            continue
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(tp) in (list, tuple):
+            parser.add_argument(flag, nargs="+", type=_parser_type(tp), **kwargs)
+        else:
+            parser.add_argument(flag, type=_parser_type(tp), **kwargs)
+    return parser
+
+
+def parse_config(cls: type, argv: list[str], prog: str, description: str):
+    """Parse argv into a frozen config; argparse exits with a clear message on unknown flags or bad types."""
+    ns = build_parser(cls, prog, description).parse_args(argv)
+    values = vars(ns)
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if typing.get_origin(hints[name]) is tuple and isinstance(value, list):
+            values[name] = tuple(value)
+        if hints[name] is Path and isinstance(value, str):
+            values[name] = Path(value)
+    return cls(**values)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n; the job's work items are split round-robin."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
+    return i, n
