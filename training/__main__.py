@@ -2,6 +2,7 @@
 
 import importlib
 import sys
+import warnings
 
 from training.cli import parse_config
 
@@ -12,6 +13,7 @@ STAGES = {
 
 
 def main(argv: list[str]) -> int:
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # raised inside rlbot 1.68
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
         print("usage: python -m training <stage> [--help] [flags]\n\nstages:")
         for name, module in STAGES.items():

@@ -58,6 +58,10 @@ class GameClock:
     overtime: bool = False
     round_active: bool = True  # False during the kickoff countdown
     match_ended: bool = False
+    elapsed_ticks: int | None = None  # the host's own tick count (countdowns included); None = arena.tick_count
+
+    def seconds_elapsed(self, arena: rs.Arena) -> float:
+        return (arena.tick_count if self.elapsed_ticks is None else self.elapsed_ticks) / TICK_RATE
 
 
 def read_cars(arena: rs.Arena) -> tuple[np.ndarray, np.ndarray, list]:
@@ -115,7 +119,7 @@ def sim_to_frame(arena: rs.Arena, clock: GameClock | None = None) -> Frames:
     game[0, SECONDS_REMAINING] = clock.seconds_remaining
     game[0, KICKOFF_PAUSE] = clock.kickoff_pause
     game[0, IS_OVERTIME] = clock.overtime
-    return Frames(time_t=np.array([arena.tick_count / TICK_RATE]), game_tf=game, ball_tf=read_ball(arena)[None],
+    return Frames(time_t=np.array([clock.seconds_elapsed(arena)]), game_tf=game, ball_tf=read_ball(arena)[None],
                   cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=teams)
 
 
@@ -177,8 +181,8 @@ def sim_to_packet(arena: rs.Arena, clock: GameClock, names: list[str] | None = N
         pkt.game_boosts[j].is_active = bool(active[j])
         pkt.game_boosts[j].timer = float(since[j])  # v4: seconds since pickup, 0 while active
     gi = pkt.game_info
-    gi.seconds_elapsed = arena.tick_count / TICK_RATE
-    gi.frame_num = arena.tick_count
+    gi.seconds_elapsed = clock.seconds_elapsed(arena)
+    gi.frame_num = round(gi.seconds_elapsed * TICK_RATE)
     gi.game_time_remaining = max(clock.seconds_remaining, 0.0)
     gi.is_overtime = clock.overtime
     gi.is_unlimited_time = False

@@ -1,0 +1,51 @@
+"""Pictures people would rather look at than read: top-down game trajectories, curves, confusion matrices."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bot.constants import BACK_WALL_Y, BOOST_PAD_IS_BIG, BOOST_PAD_LOCATIONS, SIDE_WALL_X  # noqa: E402
+
+GOAL_HALF_WIDTH = 893.0  # uu
+
+
+def draw_field(ax) -> None:
+    """Walls, goals and pads of the soccar field, seen from above (blue goal at the bottom)."""
+    x, y = SIDE_WALL_X, BACK_WALL_Y
+    corner = 1152.0
+    outline = np.array([(-x, -y + corner), (-x, y - corner), (-x + corner, y), (x - corner, y), (x, y - corner),
+                        (x, -y + corner), (x - corner, -y), (-x + corner, -y), (-x, -y + corner)])
+    ax.plot(outline[:, 0], outline[:, 1], color="0.3", lw=1)
+    ax.plot([-GOAL_HALF_WIDTH, GOAL_HALF_WIDTH], [-y, -y], color="tab:blue", lw=4)
+    ax.plot([-GOAL_HALF_WIDTH, GOAL_HALF_WIDTH], [y, y], color="tab:orange", lw=4)
+    ax.scatter(BOOST_PAD_LOCATIONS[:, 0], BOOST_PAD_LOCATIONS[:, 1], s=np.where(BOOST_PAD_IS_BIG, 40, 8),
+               color="gold", zorder=1)
+    ax.set_aspect("equal")
+    ax.set_xlim(-x - 200, x + 200)
+    ax.set_ylim(-y - 300, y + 300)
+    ax.invert_xaxis()  # +x is left from blue's view
+    ax.axis("off")
+
+
+def plot_game(trajectory: dict, teams: list[int], names: list[str], title: str, path: Path) -> Path:
+    """Top-down PNG of ball and car paths from an arena trajectory ("ball_t3", "cars_tp3")."""
+    fig, ax = plt.subplots(figsize=(5, 6.5), dpi=110)
+    draw_field(ax)
+    ball, cars = trajectory["ball_t3"], trajectory["cars_tp3"]
+    ax.plot(ball[:, 0], ball[:, 1], color="0.2", lw=0.8, alpha=0.7, label="ball")
+    blues, oranges = iter(plt.cm.Blues(np.linspace(0.5, 0.9, 3))), iter(plt.cm.Oranges(np.linspace(0.5, 0.9, 3)))
+    for p, (team, name) in enumerate(zip(teams, names)):
+        color = next(blues) if team == 0 else next(oranges)
+        ax.plot(cars[:, p, 0], cars[:, p, 1], color=color, lw=0.7, alpha=0.8, label=f"{name} ({'blue' if team == 0 else 'orange'})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
