@@ -280,3 +280,74 @@ class NextoAgent(BaseAgent):
         c = self.controls
         c.throttle, c.steer, c.pitch, c.yaw, c.roll = (float(v) for v in row[:5])
         c.jump, c.boost, c.handbrake = bool(row[5] > 0), bool(row[6] > 0), bool(row[7] > 0)
+
+
+# ---------------------------------------------------------------- batched teacher for the fast recorder
+
+from training.teachers import Teacher  # noqa: E402  (the ABC lives in the package; imported late to keep the top short)
+
+
+class NextoTeacher(Teacher):
+    """Nexto driving every car of G lockstep arenas, one batched model call per decision (every 8 ticks).
+
+    Called every 4 ticks by the recorder: on even calls it observes the current moment and decides; a decision
+    is applied `lag_ticks` later (0, 4 or 8; Nexto trained with 0, its RLBot bot acts 7 ticks late) and held for
+    8 ticks, so every 4-tick recorded frame is covered by one action. Per episode and car it draws a sampling
+    beta from `betas` and an epsilon in [0, epsilon_max]: with probability epsilon a decision is replaced by a
+    uniformly random action.
+    """
+
+    name = "nexto"
+
+    def __init__(self, num_arenas: int, num_slots: int, model_path: str | Path = DEFAULT_NEXTO_PATH,
+                 betas: tuple[float, ...] = (1.0,), epsilon_max: float = 0.0, lag_ticks: int = 4):
+        if lag_ticks not in (0, 4, 8):
+            raise ValueError("lag_ticks must be 0, 4 or 8 so actions change on recorded-frame boundaries")
+        self.policy = NextoPolicy(model_path)
+        self.model_path, self.betas, self.epsilon_max, self.lag_ticks = Path(model_path), betas, epsilon_max, lag_ticks
+        shape = (num_arenas, num_slots)
+        self.grace = OnGroundGrace(shape)
+        self.prev_action = np.full(shape, NOOP_ACTION, np.int64)  # Nexto's last decision (its query input)
+        self.current = np.full(shape, NOOP_ACTION, np.int64)  # what is applied now
+        self.pending: list[tuple[int, np.ndarray]] = []  # (call index to apply at, (G, P) actions)
+        self.beta = np.ones(shape)
+        self.epsilon = np.zeros(shape)
+        self.calls = 0
+        self.inference_s = 0.0  # time spent in the model call, for the benchmark
+
+    def start_episodes(self, arenas_g: np.ndarray, frames: Frames, rng: np.random.Generator) -> None:
+        shape = self.beta[arenas_g].shape
+        self.beta[arenas_g] = rng.choice(np.asarray(self.betas, np.float64), size=shape)
+        self.epsilon[arenas_g] = rng.uniform(0.0, self.epsilon_max, size=shape)
+        self.grace.reset(arenas_g)
+        for arr in (self.prev_action, self.current):
+            arr[arenas_g] = NOOP_ACTION
+        for _, actions in self.pending:
+            actions[arenas_g] = NOOP_ACTION
+
+    def act(self, frames: Frames, rng: np.random.Generator) -> np.ndarray:
+        import time
+        on_ground = self.grace.update(frames.cars_tpf[..., ON_GROUND], 4)  # (G, P)
+        if self.calls % 2 == 0:
+            obs_t, obs_p = np.nonzero(frames.cars_tpf[..., PRESENT] > 0)
+            q, kv, mask = nexto_observation(frames, ACTION_TABLE[self.prev_action[obs_t, obs_p]], obs_t, obs_p,
+                                            on_ground)
+            start = time.perf_counter()
+            logits = self.policy.logits(q, kv, mask)
+            self.inference_s += time.perf_counter() - start
+            chosen = choose_actions(logits, self.beta[obs_t, obs_p], rng)
+            explore = rng.random(len(chosen)) < self.epsilon[obs_t, obs_p]
+            chosen = np.where(explore, rng.integers(NUM_ACTIONS, size=len(chosen)), chosen)
+            decision = self.prev_action.copy()
+            decision[obs_t, obs_p] = chosen
+            self.prev_action = decision
+            self.pending.append((self.calls + self.lag_ticks // 4, decision))
+        while self.pending and self.pending[0][0] <= self.calls:
+            self.current = self.pending.pop(0)[1].copy()
+        self.calls += 1
+        return self.current.copy()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "model_sha256": NEXTO_SHA256, "betas": list(self.betas),
+                "epsilon_max": self.epsilon_max, "lag_ticks": self.lag_ticks, "decision_every_ticks": TICK_SKIP,
+                "scripted_kickoff": False}

@@ -1,0 +1,229 @@
+"""Record one shard of simulated play: G arenas stepped in lockstep, every car at 30 Hz with its applied action.
+
+Per step (4 physics ticks = one recorded frame) every arena's moment is read into fixed 6-slot Frames rows
+(3 blue then 3 orange, PRESENT = 0 for empty slots), the teacher picks the actions for all cars at once, the
+arenas step 4 ticks, and the label of each car is read back from `CarState.last_controls` (what the simulator
+actually applied) with `nearest_action`; it is checked against what was set. Rows are arena-major, so each
+arena contributes `steps` consecutive rows and every episode is a contiguous run of rows.
+
+Exact restart: a shard is a pure function of (config, seed, shard index, actions). `replay_shard` re-runs it
+with the recorded actions instead of the teacher and must give the recorded frames back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import RocketSim as rs
+
+from bot.actions import ACTION_TABLE, NOOP_ACTION, NUM_ACTIONS, equivalent_actions, nearest_action
+from bot.constants import FRAME_RATE, NUM_BOOST_PADS, TICKS_PER_FRAME
+from bot.frame import (
+    BALL_F, BLUE_SCORE, CAR_F, DEMOLISHED, GAME_F, KICKOFF_PAUSE, ORANGE_SCORE, POS, PRESENT, SECONDS_REMAINING, VEL, Frames,
+    pad_timers_from_active,
+)
+from training.sim.rocketsim import make_arena, read_ball, read_cars, read_pads
+from training.sim.start_states import KICKOFF, StartMix, reset_arena
+from training.teachers import Teacher
+
+if TYPE_CHECKING:
+    from training.simulate import Config
+
+SLOTS = 6  # fixed car slots: 3 blue, then 3 orange
+TEAM_P = np.array([0, 0, 0, 1, 1, 1], np.int8)
+END_TIME_LIMIT, END_BLUE_GOAL, END_ORANGE_GOAL, END_SHARD = 0, 1, 2, 3  # episode_end_e codes
+CONTROLS = [rs.CarControls(throttle=float(r[0]), steer=float(r[1]), pitch=float(r[2]), yaw=float(r[3]),
+                           roll=float(r[4]), jump=bool(r[5] > 0), boost=bool(r[6] > 0), handbrake=bool(r[7] > 0))
+            for r in ACTION_TABLE]
+
+
+def slots_for(team_size: int) -> np.ndarray:
+    """Slot of each car in `get_cars()` order (blue first): 1v1 -> [0, 3]."""
+    return np.concatenate([np.arange(team_size), 3 + np.arange(team_size)])
+
+
+def pack_equiv(equiv: np.ndarray) -> np.ndarray:
+    """(..., 90) bool -> (..., 12) uint8 (bit order big-endian, as np.packbits)."""
+    return np.packbits(equiv, axis=-1)
+
+
+def unpack_equiv(packed: np.ndarray) -> np.ndarray:
+    """(..., 12) uint8 -> (..., 90) bool."""
+    return np.unpackbits(np.asarray(packed), axis=-1, count=NUM_ACTIONS).astype(bool)
+
+
+def applied_controls(states: list) -> np.ndarray:
+    """(n, 8) controls applied in the last stepped tick, from `CarState.last_controls`."""
+    rows = np.empty((len(states), 8), np.float32)
+    for i, s in enumerate(states):
+        c = s.last_controls
+        rows[i] = (c.throttle, c.steer, c.pitch, c.yaw, c.roll, c.jump, c.boost, c.handbrake)
+    return rows
+
+
+class ReplayTeacher(Teacher):
+    """Plays back recorded actions (G, S, P), for exact re-simulation of a shard."""
+
+    name = "replay"
+
+    def __init__(self, actions_gsp: np.ndarray):
+        self.actions = np.where(actions_gsp < 0, NOOP_ACTION, actions_gsp).astype(np.int64)
+        self.calls = 0
+
+    def start_episodes(self, arenas_g, frames, rng) -> None:
+        pass
+
+    def act(self, frames, rng) -> np.ndarray:
+        self.calls += 1
+        return self.actions[:, self.calls - 1]
+
+
+def shard_rngs(seed: int, shard_index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent streams: the world (modes, start states, episode lengths) and the teacher."""
+    return np.random.default_rng([seed, shard_index, 0]), np.random.default_rng([seed, shard_index, 1])
+
+
+def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str, np.ndarray], dict]:
+    """Simulate one shard; returns its arrays (see docs/simulation.md) and counts for meta.json."""
+    world, teacher_rng = shard_rngs(cfg.seed, shard_index)
+    g_count, steps = cfg.arenas, int(round(cfg.shard_seconds * FRAME_RATE))
+    mix = StartMix(kickoff=cfg.kickoff_share, car_ground=cfg.car_ground_share, car_wall=cfg.car_wall_share,
+                   ball_speed_max=cfg.ball_speed_max)
+    weights = np.asarray(cfg.team_size_weights, np.float64)
+    team_size_g = 1 + world.choice(3, size=g_count, p=weights / weights.sum())
+    arenas = [make_arena(int(n), int(n), seed=int(world.integers(1 << 31))) for n in team_size_g]
+    slots = [slots_for(int(n)) for n in team_size_g]
+    present_gp = np.zeros((g_count, SLOTS), bool)
+    for g, s in enumerate(slots):
+        present_gp[g, s] = True
+
+    # recorded arrays, arena-major (G, S, ...)
+    cars = np.zeros((g_count, steps, SLOTS, CAR_F), np.float32)
+    ball = np.zeros((g_count, steps, BALL_F), np.float32)
+    pads = np.zeros((g_count, steps, NUM_BOOST_PADS), np.float32)
+    game = np.zeros((g_count, steps, GAME_F), np.float32)
+    time = np.zeros((g_count, steps), np.float64)
+    action = np.full((g_count, steps, SLOTS), -1, np.int16)
+    equiv = np.zeros((g_count, steps, SLOTS, (NUM_ACTIONS + 7) // 8), np.uint8)
+    episode = np.zeros((g_count, steps), np.int32)
+    episodes: list[dict] = []  # one dict per episode, in order of start
+
+    ep_of = np.zeros(g_count, np.int64)  # current episode id per arena
+    ep_step = np.zeros(g_count, np.int64)  # frames since the episode started
+    ep_limit = np.zeros(g_count, np.int64)
+    score0 = np.zeros((g_count, 2), np.int64)  # scores at the episode start
+    kickoff_live = np.zeros(g_count, bool)  # kickoff episode whose ball has not moved yet
+    cur_cars = np.zeros((g_count, SLOTS, CAR_F), np.float32)
+    cur_cars[:, :, PRESENT] = 0.0
+    cur_ball = np.zeros((g_count, BALL_F), np.float32)
+    cur_pads = np.zeros((g_count, NUM_BOOST_PADS), np.float32)
+    cur_states: list[list] = [[] for _ in range(g_count)]
+
+    def read(g: int) -> None:
+        rows, _, states = read_cars(arenas[g])
+        cur_cars[g] = 0.0
+        cur_cars[g, slots[g]] = rows
+        cur_ball[g] = read_ball(arenas[g])
+        active, since = read_pads(arenas[g])
+        cur_pads[g] = pad_timers_from_active(active, since)
+        cur_states[g] = states
+
+    def start_episode(g: int, step: int) -> None:
+        kind = reset_arena(arenas[g], world, mix)
+        seconds = world.uniform(cfg.episode_seconds_min, cfg.episode_seconds_max)
+        ep_of[g], ep_step[g], ep_limit[g] = len(episodes), 0, max(1, int(round(seconds * FRAME_RATE)))
+        score0[g] = arenas[g].blue_score, arenas[g].orange_score
+        kickoff_live[g] = kind == KICKOFF
+        episodes.append({"arena": g, "first_step": step, "team_size": int(team_size_g[g]), "start_kind": kind,
+                         "end": END_SHARD, "length": 0})
+        read(g)
+
+    for g in range(g_count):
+        start_episode(g, 0)
+    new_episode = np.ones(g_count, bool)
+    label_mismatches = 0
+
+    for s in range(steps):
+        # moment s of every arena, as one Frames with the arenas stacked on T
+        g_arr = np.zeros((g_count, GAME_F), np.float32)
+        g_arr[:, BLUE_SCORE] = [a.blue_score for a in arenas] - score0[:, 0]
+        g_arr[:, ORANGE_SCORE] = [a.orange_score for a in arenas] - score0[:, 1]
+        g_arr[:, SECONDS_REMAINING] = (ep_limit - ep_step) / FRAME_RATE
+        kickoff_live &= (np.abs(cur_ball[:, POS][:, :2]).sum(1) == 0) & (np.abs(cur_ball[:, VEL]).sum(1) == 0)
+        g_arr[:, KICKOFF_PAUSE] = kickoff_live
+        now = Frames(time_t=ep_step / FRAME_RATE, game_tf=g_arr, ball_tf=cur_ball.copy(), cars_tpf=cur_cars.copy(),
+                     pads_tk=cur_pads.copy(), team_p=TEAM_P)
+        cars[:, s], ball[:, s], pads[:, s], game[:, s], time[:, s] = (now.cars_tpf, now.ball_tf, now.pads_tk,
+                                                                      now.game_tf, now.time_t)
+        episode[:, s] = ep_of
+        if new_episode.any():
+            teacher.start_episodes(new_episode, now, teacher_rng)
+        chosen = np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS  # (G, P)
+
+        for g, arena in enumerate(arenas):
+            for car, slot in zip(arena.get_cars(), slots[g]):
+                car.set_controls(CONTROLS[chosen[g, slot]])
+            arena.step(TICKS_PER_FRAME)
+            read(g)
+
+        # labels: what the simulator applied during these 4 ticks
+        applied = np.concatenate([applied_controls(cur_states[g]) for g in range(g_count)])
+        label = nearest_action(applied)  # (sum n,)
+        g_idx = np.repeat(np.arange(g_count), [len(x) for x in slots])
+        p_idx = np.concatenate(slots)
+        # a demolished car's last_controls stay frozen from before the demo; every action is equivalent there
+        demoed = cars[g_idx, s, p_idx, DEMOLISHED] > 0
+        label = np.where(demoed, chosen[g_idx, p_idx], label)
+        label_mismatches += int((label != chosen[g_idx, p_idx]).sum())
+        action[g_idx, s, p_idx] = label
+        equiv[g_idx, s, p_idx] = pack_equiv(equivalent_actions(label, cars[g_idx, s, p_idx]))
+
+        # episode ends: goals, time limits
+        ep_step += 1
+        new_episode[:] = False
+        for g, arena in enumerate(arenas):
+            blue_goal = arena.blue_score > score0[g, 0] + game[g, s, BLUE_SCORE]
+            orange_goal = arena.orange_score > score0[g, 1] + game[g, s, ORANGE_SCORE]
+            if blue_goal or orange_goal or ep_step[g] >= ep_limit[g]:
+                ep = episodes[ep_of[g]]
+                ep["end"] = END_BLUE_GOAL if blue_goal else END_ORANGE_GOAL if orange_goal else END_TIME_LIMIT
+                ep["length"] = int(ep_step[g])
+                if s + 1 < steps:
+                    start_episode(g, s + 1)
+                    new_episode[g] = True
+    for g in range(g_count):
+        ep = episodes[ep_of[g]]
+        if ep["end"] == END_SHARD:
+            ep["length"] = int(ep_step[g])
+
+    if label_mismatches:
+        raise RuntimeError(f"{label_mismatches} labels differ from the actions set: controls did not hold for "
+                           "whole frames")
+    rows = g_count * steps
+    first_row = np.array([e["arena"] * steps + e["first_step"] for e in episodes], np.int64)
+    arrays = {
+        "time_t": time.reshape(rows), "game_tf": game.reshape(rows, GAME_F), "ball_tf": ball.reshape(rows, BALL_F),
+        "cars_tpf": cars.reshape(rows, SLOTS, CAR_F), "pads_tk": pads.reshape(rows, NUM_BOOST_PADS),
+        "team_p": TEAM_P.copy(), "episode_t": episode.reshape(rows), "action_tp": action.reshape(rows, SLOTS),
+        "equiv_packed_tpb": equiv.reshape(rows, SLOTS, -1),
+        "episode_first_row_e": first_row,
+        "episode_len_e": np.array([e["length"] for e in episodes], np.int64),
+        "episode_team_size_e": np.array([e["team_size"] for e in episodes], np.int8),
+        "episode_start_kind_e": np.array([e["start_kind"] for e in episodes], np.int8),
+        "episode_end_e": np.array([e["end"] for e in episodes], np.int8),
+    }
+    cars_present = int(present_gp.sum()) * steps
+    counts = {"frames": rows, "car_frames": cars_present, "episodes": len(episodes), "arenas": g_count,
+              "steps": steps, "game_seconds": rows / FRAME_RATE,
+              "goals": int(np.isin(arrays["episode_end_e"], [END_BLUE_GOAL, END_ORANGE_GOAL]).sum())}
+    return arrays, counts
+
+
+def replay_shard(cfg: Config, shard_index: int, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Re-simulate a recorded shard from its seed with its recorded actions (no teacher)."""
+    steps = int(round(cfg.shard_seconds * FRAME_RATE))
+    actions = np.asarray(arrays["action_tp"]).reshape(cfg.arenas, steps, SLOTS)
+    out, _ = run_shard(cfg, shard_index, ReplayTeacher(actions))
+    return out
+
