@@ -1,0 +1,108 @@
+"""The simulated arena hosts RLBot agents like RLBot does: packets, countdown, kickoff pause, input delay, goals."""
+
+import json
+
+import numpy as np
+from rlbot.agents.base_agent import BaseAgent, SimpleControllerState
+
+from training.sim.arena import Match
+from training.sim.drivers import InProcessDriver, SubprocessDriver, sanitise
+
+
+class Probe(BaseAgent):
+    """Records every packet it sees and presses full throttle from its 10th packet of active play on."""
+
+    log: list = []  # blue's packets
+
+    def initialize_agent(self):
+        self.active = 0
+
+    def get_output(self, packet):
+        gi = packet.game_info
+        car = packet.game_cars[self.index]
+        if self.index == 0:
+            Probe.log.append((gi.is_round_active, gi.is_kickoff_pause, car.physics.location.x,
+                              car.physics.location.y, car.physics.velocity.x, car.physics.velocity.y,
+                              gi.seconds_elapsed))
+        self.active += bool(gi.is_round_active)
+        return SimpleControllerState(throttle=1.0 if self.active >= 10 else 0.0)
+
+
+def test_countdown_kickoff_pause_and_one_tick_input_delay():
+    Probe.log = []
+    Match([InProcessDriver(Probe, "probe")], [InProcessDriver(Probe, "probe")], countdown_seconds=0.5,
+          record_hz=0).play(seconds=2.0)
+    log = np.array(Probe.log, float)
+    countdown = log[:60]
+    assert not countdown[:, 0].any() and not countdown[:, 1].any()  # neither active play nor kickoff pause
+    assert np.ptp(countdown[:, 2]) == 0 and np.ptp(countdown[:, 3]) == 0  # cars frozen
+    assert np.allclose(np.diff(log[:, 6]), 1 / 120, atol=1e-5)  # packets tick at 120 Hz throughout (float32)
+    play = log[60:]
+    assert play[0, 0] and play[0, 1]  # kickoff pause once the countdown ends
+    speed = np.hypot(play[:, 4], play[:, 5])  # cars settle on their suspension at first: a few uu/s
+    # throttle is returned for active packet 10 (index 9). RLBot's delay: the step after packet 10 still runs
+    # on the old controls. RocketSim's own response: a car at rest shows throttle in the velocity one step after
+    # the step that applied it (raw RocketSim: 0.0, 13.3, 26.7 uu/s). So the speed rises at index 12.
+    assert speed[:12].max() < 3 and speed[12] > 10
+
+
+def test_chaser_beats_random_and_goals_reset_to_kickoff():
+    from training.agents import driver_factory
+    chaser, rand = driver_factory("baseline:chaser")(), driver_factory("baseline:random")()
+    result = Match([chaser], [rand], seed=0).play(seconds=120.0)
+    assert result.blue_goals > result.orange_goals
+    assert result.kickoffs == result.blue_goals + result.orange_goals + 1
+    assert result.touches[0] > result.touches[1] and result.touches[0] >= 5
+    assert result.trajectory["cars_tp3"].shape[1:] == (2, 3)
+
+
+def test_sanitise_replaces_nan_none_and_clamps():
+    assert sanitise(None) == (0.0, 0.0, 0.0, 0.0, 0.0, False, False, False)
+    out = sanitise(SimpleControllerState(steer=float("nan"), throttle=3.0, jump=1))
+    assert out[:2] == (1.0, 0.0) and out[5] is True
+
+
+class Crasher(BaseAgent):
+    def get_output(self, packet):
+        raise RuntimeError("boom")
+
+
+def test_a_crashing_agent_gets_neutral_controls_and_the_game_goes_on():
+    result = Match([InProcessDriver(Crasher, "crasher")], [InProcessDriver(Probe, "probe")],
+                   countdown_seconds=0.1).play(seconds=1.0)
+    assert result.ticks > 120
+
+
+def test_evaluate_cli_writes_json_and_pictures(tmp_path):
+    from training.evaluate import Config, main
+    report = main(Config(blue="baseline:chaser", orange="baseline:random", games=2, seconds=20.0,
+                         json=tmp_path / "r.json", plot=tmp_path / "png"))
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["summary"]["games"] == 2 and [g["a_side"] for g in saved["games"]] == ["blue", "orange"]
+    assert report["summary"]["a_wins"] + report["summary"]["draws"] + report["summary"]["a_losses"] == 2
+    assert (tmp_path / "png" / "game-000.png").stat().st_size > 10_000
+
+
+def test_bot_cfg_plays_through_the_rlbotgui_loading_path(tmp_path):
+    """Our bot.cfg, loaded in a child process by rlbot's bundle + importer, plays a short 2v2 in both colours."""
+    from tests.conftest import ROOT
+    drivers = [SubprocessDriver(ROOT / "bot.cfg") for _ in range(2)]
+    try:
+        assert drivers[0].name == "RL-RPT"
+        from training.agents import driver_factory
+        chasers = [driver_factory("baseline:chaser")() for _ in range(2)]
+        r1 = Match(drivers, chasers, countdown_seconds=0.2).play(seconds=3.0)
+        r2 = Match(chasers, drivers, countdown_seconds=0.2).play(seconds=3.0)
+        assert r1.ticks > 300 and r2.ticks > 300
+    finally:
+        for d in drivers:
+            d.close()
+
+
+def test_a_bot_cfg_that_cannot_load_is_a_clear_error(tmp_path):
+    import pytest
+    cfg = tmp_path / "bot.cfg"
+    (tmp_path / "appearance.cfg").write_text("[Bot Loadout]\n")
+    cfg.write_text("[Locations]\nlooks_config = ./appearance.cfg\npython_file = ./missing.py\nname = Ghost\n")
+    with pytest.raises(RuntimeError, match="failed to load"):
+        SubprocessDriver(cfg)
