@@ -10,6 +10,7 @@ from training.cli import parse_config
 STAGES = {
     "evaluate": "training.evaluate",
     "simulate": "training.simulate",
+    "replays": "training.replays",
 }
 
 
