@@ -106,3 +106,35 @@ def test_a_bot_cfg_that_cannot_load_is_a_clear_error(tmp_path):
     cfg.write_text("[Locations]\nlooks_config = ./appearance.cfg\npython_file = ./missing.py\nname = Ghost\n")
     with pytest.raises(RuntimeError, match="failed to load"):
         SubprocessDriver(cfg)
+
+
+class Rammer(BaseAgent):
+    """Boosts straight at the first opponent."""
+
+    def get_output(self, packet):
+        import math
+        me = packet.game_cars[self.index]
+        other = next(packet.game_cars[i] for i in range(packet.num_cars) if packet.game_cars[i].team != self.team)
+        loc, target = me.physics.location, other.physics.location
+        angle = math.atan2(target.y - loc.y, target.x - loc.x) - me.physics.rotation.yaw
+        angle = (angle + math.pi) % (2 * math.pi) - math.pi
+        return SimpleControllerState(throttle=1.0, steer=max(-1.0, min(1.0, 3 * angle)), boost=True)
+
+
+class Victim(BaseAgent):
+    """Sits still and records whether the packet shows it demolished."""
+
+    demolished: list = []
+
+    def get_output(self, packet):
+        Victim.demolished.append(bool(packet.game_cars[self.index].is_demolished))
+        return SimpleControllerState()
+
+
+def test_demolitions_are_counted_and_the_victim_respawns():
+    Victim.demolished = []
+    result = Match([InProcessDriver(Rammer, "rammer")], [InProcessDriver(Victim, "victim")], seed=0,
+                   countdown_seconds=0.0).play(seconds=30.0)
+    assert result.demolitions == [1, 0]
+    flags = np.array(Victim.demolished)
+    assert flags.sum() > 60 and not flags[-1]  # packets show the victim demolished for a while, then back
