@@ -11,6 +11,7 @@ Layout and the meaning of every array: docs/simulation.md.
 import math
 import multiprocessing as mp
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def main(cfg: Config) -> dict:
             raise SystemExit(f"{cfg.out} holds a different job (config or schema differs); use another --out")
     else:
         write_manifest(cfg, total)
+    for stale in cfg.out.glob("shard-*.tmp-*"):  # left by a killed worker; its shard is redone below
+        shutil.rmtree(stale, ignore_errors=True)
     todo = [i for i in range(total)[part[0]::part[1]] if not shard_exists(cfg.out / shard_name(i))]
     workers = min(cfg.workers or os.cpu_count() or 1, max(1, len(todo)))
     bar = tqdm(total=len(todo), desc=f"simulate {cfg.teacher}", unit="shard", disable=not cfg.progress)

@@ -72,9 +72,25 @@ def _set_car(car: rs.Car, rng: np.random.Generator, mix: StartMix) -> None:
     car.set_state(state)
 
 
+def deterministic_kickoff(arena: rs.Arena, rng: np.random.Generator) -> None:
+    """`reset_kickoff`, with the spawns given to the cars in an order drawn from `rng`.
+
+    RocketSim's own assignment of spawns to cars varies between runs even with a fixed seed (it follows the
+    iteration order of a container), which would break the same-seed-same-data rule.
+    """
+    arena.reset_kickoff(int(rng.integers(1 << 31)))
+    cars = arena.get_cars()
+    for team in (rs.Team.BLUE, rs.Team.ORANGE):
+        team_cars = [c for c in cars if c.team == team]
+        states = [c.get_state() for c in team_cars]
+        states.sort(key=lambda st: (round(st.pos.x), round(st.pos.y)))  # canonical order of the spawns
+        for car, j in zip(team_cars, rng.permutation(len(states))):
+            car.set_state(states[j])
+
+
 def reset_arena(arena: rs.Arena, rng: np.random.Generator, mix: StartMix) -> int:
     """Put the arena into a new start state; returns KICKOFF or RANDOM."""
-    arena.reset_kickoff(int(rng.integers(1 << 31)))
+    deterministic_kickoff(arena, rng)
     if rng.random() < mix.kickoff:
         return KICKOFF
     ball = arena.ball.get_state()
