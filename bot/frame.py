@@ -132,15 +132,18 @@ def concat_frames(parts: list[Frames]) -> Frames:
                   pads_tk=np.concatenate([f.pads_tk for f in parts]), team_p=parts[0].team_p)
 
 
-def _reflect_columns(x_f: np.ndarray, flip_x: bool, flip_y: bool) -> np.ndarray:
-    """Reflect the physics block of (..., F) rows. Angular velocity is a pseudovector: it picks up det = sx*sy."""
-    sign = np.array([-1.0 if flip_x else 1.0, -1.0 if flip_y else 1.0, 1.0], np.float32)
-    det = sign[0] * sign[1]
+def reflect_rows(x_f: np.ndarray, flip_x, flip_y) -> np.ndarray:
+    """Reflect the physics block of ball or car rows (..., F). `flip_x`/`flip_y` are bools or bool arrays that
+    broadcast against x_f[..., 0] (one choice per sample). Angular velocity is a pseudovector: it also picks up
+    the determinant sx * sy."""
+    sx = np.where(flip_x, -1.0, 1.0).astype(np.float32)[..., None]  # (..., 1)
+    sy = np.where(flip_y, -1.0, 1.0).astype(np.float32)[..., None]
+    sign = np.concatenate([sx, sy, np.ones_like(sx)], -1)  # (..., 3)
     out = x_f.copy()
     for cols in LINEAR_VECTORS:
         out[..., cols] *= sign
     for cols in ANGULAR_VECTORS:
-        out[..., cols] *= det * sign
+        out[..., cols] *= sx * sy * sign
     return out
 
 
@@ -152,8 +155,8 @@ def reflect(frames: Frames, flip_x: bool, flip_y: bool) -> Frames:
     if not (flip_x or flip_y):
         return frames
     perm = PAD_PERM_ROTATE_180 if (flip_x and flip_y) else (PAD_PERM_FLIP_X if flip_x else PAD_PERM_FLIP_Y)
-    return replace(frames, ball_tf=_reflect_columns(frames.ball_tf, flip_x, flip_y),
-                   cars_tpf=_reflect_columns(frames.cars_tpf, flip_x, flip_y), pads_tk=frames.pads_tk[:, perm])
+    return replace(frames, ball_tf=reflect_rows(frames.ball_tf, flip_x, flip_y),
+                   cars_tpf=reflect_rows(frames.cars_tpf, flip_x, flip_y), pads_tk=frames.pads_tk[:, perm])
 
 
 def to_team_perspective(frames: Frames, team: int) -> Frames:

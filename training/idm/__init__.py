@@ -1,0 +1,1 @@
+"""Inverse dynamics model: window features, model, training, evaluation, labelling."""

@@ -1,0 +1,112 @@
+"""IDM input: a window of frames around the labelled moment, seen from one car, built from Frames rows.
+
+One function (`window_features`) serves simulated and replay data. Per frame the features are the target car
+(absolute position, so walls and ceiling are visible), the ball and the nearest other car relative to it.
+Quadrant normalisation: the whole window is reflected so the target car sits at x >= 0, y >= 0 in the centre
+frame; when exactly one axis was flipped, left and right swapped, so labels go through `MIRROR`.
+`hold_frames` imitates replays, where a car's physics repeat between network updates.
+"""
+
+import numpy as np
+
+from bot.constants import BALL_RADIUS, CAR_MAX_ANG_VEL, CAR_MAX_SPEED
+from bot.frame import ANG_VEL, BOOST, DEMOLISHED, FORWARD, POS, PRESENT, UP, VEL, reflect_rows
+
+POS_NORM = 2300.0  # uu
+VEL_NORM = CAR_MAX_SPEED  # uu/s
+ANG_NORM = CAR_MAX_ANG_VEL  # rad/s
+BALL_NEAR_UU = 4 * BALL_RADIUS
+CAR_NEAR_UU = 300.0
+
+# per-frame IDM feature columns
+SELF_POS, SELF_VEL, SELF_FORWARD, SELF_UP, SELF_ANG_VEL = (slice(i, i + 3) for i in range(0, 15, 3))
+SELF_BOOST, SELF_DEMOLISHED, IN_EPISODE = 15, 16, 17
+BALL_REL_POS, BALL_VEL, BALL_ANG_VEL = slice(18, 21), slice(21, 24), slice(24, 27)
+BALL_NEAR = 27
+OTHER_REL_POS, OTHER_VEL, OTHER_FORWARD, OTHER_UP, OTHER_ANG_VEL = (slice(i, i + 3) for i in range(28, 43, 3))
+OTHER_NEAR, OTHER_IS_MATE = 43, 44
+IDM_F = 45
+
+
+def window_rows(t_b: np.ndarray, start_b: np.ndarray, stop_b: np.ndarray, half_width: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (B, W) of the window around rows t_b, edge-padded inside [start, stop), and (B, W) bool
+    marking real (unpadded) frames. W = 2 * half_width + 1."""
+    offsets = np.arange(-half_width, half_width + 1)
+    rows = t_b[:, None] + offsets[None, :]  # (B, W)
+    inside = (rows >= start_b[:, None]) & (rows < stop_b[:, None])
+    return np.clip(rows, start_b[:, None], stop_b[:, None] - 1), inside
+
+
+def hold_frames(x_bw_: np.ndarray, fresh_bw: np.ndarray) -> np.ndarray:
+    """Replace every non-fresh frame by the last fresh one before it (the first frame always counts as fresh).
+    x is (B, W, ...); fresh_bw is (B, W) bool."""
+    b, w = fresh_bw.shape
+    fresh = fresh_bw.copy()
+    fresh[:, 0] = True
+    last = np.maximum.accumulate(np.where(fresh, np.arange(w)[None, :], 0), axis=1)  # (B, W)
+    return x_bw_[np.arange(b)[:, None], last]
+
+
+def sample_fresh_mask(rng: np.random.Generator, shape: tuple[int, ...], gap_probs: np.ndarray) -> np.ndarray:
+    """(..., W) bool: fresh frames separated by gaps drawn from gap_probs[g-1] = P(next update g frames later)."""
+    *lead, w = shape
+    n = int(np.prod(lead)) if lead else 1
+    gaps = rng.choice(np.arange(1, len(gap_probs) + 1), size=(n, w), p=gap_probs)  # (N, W) more than enough
+    phase = rng.integers(0, len(gap_probs), size=(n, 1))  # start mid-gap
+    pos = np.cumsum(gaps, axis=1) - phase  # update frame positions
+    fresh = np.zeros((n, w), bool)
+    rows, cols = np.nonzero((pos >= 0) & (pos < w))
+    fresh[rows, pos[rows, cols]] = True
+    return fresh.reshape(*lead, w)
+
+
+def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.ndarray, team_p: np.ndarray,
+                    in_episode_bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames rows of B windows -> IDM features (B, W, IDM_F) float32 and (B,) bool "labels must be mirrored".
+
+    cars_bwpf: (B, W, P, CAR_F); ball_bwf: (B, W, BALL_F); target_b: (B,) car slot; team_p: (P,) or (B, P).
+    """
+    b, w, p, _ = cars_bwpf.shape
+    centre = w // 2
+    arange_b = np.arange(b)
+    centre_pos = cars_bwpf[arange_b, centre, target_b][:, POS]  # (B, 3)
+    flip_x, flip_y = centre_pos[:, 0] < 0, centre_pos[:, 1] < 0
+    cars = reflect_rows(np.nan_to_num(cars_bwpf), flip_x[:, None, None], flip_y[:, None, None])  # (B, W, P, F)
+    ball = reflect_rows(np.nan_to_num(ball_bwf), flip_x[:, None], flip_y[:, None])  # (B, W, F)
+    me = cars[arange_b, :, target_b]  # (B, W, F)
+
+    out = np.zeros((b, w, IDM_F), np.float32)
+    out[..., SELF_POS] = me[..., POS] / POS_NORM
+    out[..., SELF_VEL] = me[..., VEL] / VEL_NORM
+    out[..., SELF_FORWARD] = me[..., FORWARD]
+    out[..., SELF_UP] = me[..., UP]
+    out[..., SELF_ANG_VEL] = me[..., ANG_VEL] / ANG_NORM
+    out[..., SELF_BOOST] = me[..., BOOST]
+    out[..., SELF_DEMOLISHED] = me[..., DEMOLISHED]
+    out[..., IN_EPISODE] = in_episode_bw
+
+    ball_rel = ball[..., POS] - me[..., POS]  # (B, W, 3)
+    out[..., BALL_REL_POS] = ball_rel / POS_NORM
+    out[..., BALL_VEL] = ball[..., VEL] / VEL_NORM
+    out[..., BALL_ANG_VEL] = ball[..., ANG_VEL] / ANG_NORM
+    out[..., BALL_NEAR] = np.linalg.norm(ball_rel, axis=-1) < BALL_NEAR_UU
+
+    rel = cars[..., POS] - me[:, :, None, POS]  # (B, W, P, 3)
+    dist = np.linalg.norm(rel, axis=-1)  # (B, W, P)
+    dist[cars[..., PRESENT] < 0.5] = np.inf
+    dist[arange_b, :, target_b] = np.inf
+    nearest = dist.argmin(-1)  # (B, W)
+    has_other = np.isfinite(dist.min(-1))  # (B, W)
+    bi, wi = np.meshgrid(arange_b, np.arange(w), indexing="ij")
+    other = cars[bi, wi, nearest]  # (B, W, F)
+    keep = has_other[..., None].astype(np.float32)
+    out[..., OTHER_REL_POS] = rel[bi, wi, nearest] / POS_NORM * keep
+    out[..., OTHER_VEL] = other[..., VEL] / VEL_NORM * keep
+    out[..., OTHER_FORWARD] = other[..., FORWARD] * keep
+    out[..., OTHER_UP] = other[..., UP] * keep
+    out[..., OTHER_ANG_VEL] = other[..., ANG_VEL] / ANG_NORM * keep
+    out[..., OTHER_NEAR] = has_other & (dist[bi, wi, nearest] < CAR_NEAR_UU)
+    team = np.broadcast_to(team_p, (b, p))
+    out[..., OTHER_IS_MATE] = has_other & (team[bi, nearest] == team[arange_b, target_b][:, None])
+    return out, flip_x ^ flip_y
