@@ -58,6 +58,8 @@ from training.replays.network import (
 
 ANG_VEL_SCALE = 100.0  # replicated angular velocity = rad/s * 100
 BOOST_SCALE = 255.0  # replicated boost byte 0..255
+LEGACY_ROTATOR_NET = 7  # below this net version rotations are compressed rotators (see legacy_rotator_to_quat)
+LEGACY_SCALE_NET = 5  # below this net version positions and velocities are scaled down (boxcars, subtr-actor)
 MAX_DEMOLISHED_S = 4.0  # respawn takes 3 s; a demo never lasts longer than this without a new sample
 PAD_MATCH_UU = 400.0  # a pickup's car must be this close (xy) to a standard pad to locate the pad actor
 # held car columns, reset when a new car actor spawns: boost and sticks unknown until replicated, flags off
@@ -101,6 +103,17 @@ def quat_to_forward_up(q_n4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return forward, up
 
 
+def legacy_rotator_to_quat(rot_n3: np.ndarray) -> np.ndarray:
+    """Replays before net version 7 replicate a compressed rotator: x = pitch / pi, y = yaw / pi, z = roll / pi.
+    Returns (N, 4) quaternions x, y, z, w = Rz(yaw) Ry(pitch) Rx(-roll) (matches subtr-actor's normalisation)."""
+    half = 0.5 * np.pi * rot_n3  # (N, 3) half angles
+    cp, sp = np.cos(half[:, 0]), np.sin(half[:, 0])  # pitch, about y
+    cy, sy = np.cos(half[:, 1]), np.sin(half[:, 1])  # yaw, about z
+    cr, sr = np.cos(-half[:, 2]), np.sin(-half[:, 2])  # roll, about x
+    return np.stack([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy,
+                     cr * cp * cy + sr * sp * sy], 1)
+
+
 def _physics(serials: list[int], ev: NetworkEvents, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Rigid-body samples of these actors -> held physics (T, 15) in our units and fresh (T,) bool."""
     fresh_t = np.zeros(num_frames, bool)
@@ -108,6 +121,12 @@ def _physics(serials: list[int], ev: NetworkEvents, num_frames: int) -> tuple[np
     if len(frame_e) == 0:
         return np.zeros((num_frames, PHYSICS.stop)), fresh_t
     raw_e = np.array([v for s in serials for v in ev.rb.get(s, ([], []))[1]], np.float64).reshape(-1, 13)
+    if ev.net_version < LEGACY_ROTATOR_NET:
+        raw_e[:, RAW_QUAT_XYZW] = legacy_rotator_to_quat(raw_e[:, RAW_QUAT_XYZW][:, :3])
+    if ev.net_version < LEGACY_SCALE_NET:  # positions were sent in 100 uu, velocities in 10 uu/s
+        raw_e[:, RAW_POS] *= 100.0
+        raw_e[:, RAW_VEL] *= 10.0
+        raw_e[:, RAW_ANG_VEL] *= 10.0
     phys_e = np.zeros((len(raw_e), PHYSICS.stop))  # (E, 15)
     phys_e[:, POS], phys_e[:, VEL] = raw_e[:, RAW_POS], raw_e[:, RAW_VEL]
     phys_e[:, ANG_VEL] = raw_e[:, RAW_ANG_VEL] / ANG_VEL_SCALE

@@ -89,6 +89,7 @@ class NetworkEvents:
     team_scores: list = field(default_factory=list)  # [(frame, team 0/1, score)]
     playlist: int | None = None
     max_balls_alive: int = 0
+    net_version: int = 0  # None in the oldest replays is stored as 0
 
 
 def _classify(name: str) -> int:
@@ -135,7 +136,8 @@ def replay_to_events(replay: dict) -> NetworkEvents:
     frames = replay["network_frames"]["frames"]
     objects = replay["objects"]
     codes = {i: ATTRIBUTE_CODES[name] for i, name in enumerate(objects) if name in ATTRIBUTE_CODES}
-    ev = NetworkEvents(time_t=np.array([f["time"] for f in frames], np.float64))
+    ev = NetworkEvents(time_t=np.array([f["time"] for f in frames], np.float64),
+                       net_version=replay.get("net_version") or 0)
     alive: dict[int, int] = {}  # actor id -> serial
     comp_column: dict[int, int] = {}  # component serial -> car column
     pickup_state: dict[int, object] = {}  # pad serial -> last replicated pickup value

@@ -16,7 +16,6 @@ from training.replays.frames import Player, events_to_frames
 from training.replays.network import SPECIAL, NetworkEvents, replay_to_events
 
 PARSER_VERSION = "replays-1"  # bump when the output of the same replay changes
-MIN_NET_VERSION = 7  # older replays use compressed rotators and scaled units that we do not decode
 FPS_RANGE = (15.0, 40.0)  # network frame rate (median); busy servers record ~20-25 Hz, RL-RPT used 25-35
 SOCCAR_BALLS = {"Archetypes.Ball.Ball_Default", "Archetypes.Ball.Ball_WorldCup"}
 # ProjectX.GRI_X:ReplicatedGamePlaylist ids of standard soccar: casual 1-4, private 6, offline 8, ranked 10-13,
@@ -92,8 +91,6 @@ def replay_to_frames(path: Path, keep_other_modes: bool = False) -> tuple[Frames
         raise ReplayRejectedError(f"parse error: {str(exc).splitlines()[0][:200]}") from None
     props = replay.get("properties") or {}
     net = replay.get("net_version")
-    if net is None or net < MIN_NET_VERSION:
-        raise ReplayRejectedError(f"legacy network version {net} (< {MIN_NET_VERSION}) not supported")
     frames_raw = replay.get("network_frames") or {}
     if len(frames_raw.get("frames", [])) < 2:
         raise ReplayRejectedError("no network frames")
