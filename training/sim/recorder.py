@@ -23,7 +23,7 @@ from bot.frame import (
     BALL_F, BLUE_SCORE, CAR_F, DEMOLISHED, GAME_F, KICKOFF_PAUSE, ORANGE_SCORE, POS, PRESENT, SECONDS_REMAINING, VEL, Frames,
     pad_timers_from_active,
 )
-from training.sim.rocketsim import make_arena, read_ball, read_cars, read_pads
+from training.sim.rocketsim import init_rocketsim, read_ball, read_cars, read_pads
 from training.sim.start_states import KICKOFF, StartMix, reset_arena
 from training.teachers import Teacher
 
@@ -36,6 +36,21 @@ END_TIME_LIMIT, END_BLUE_GOAL, END_ORANGE_GOAL, END_SHARD = 0, 1, 2, 3  # episod
 CONTROLS = [rs.CarControls(throttle=float(r[0]), steer=float(r[1]), pitch=float(r[2]), yaw=float(r[3]),
                            roll=float(r[4]), jump=bool(r[5] > 0), boost=bool(r[6] > 0), handbrake=bool(r[7] > 0))
             for r in ACTION_TABLE]
+
+
+def make_light_arena(team_size: int, seed: int) -> rs.Arena:
+    """A soccar arena with team_size Octanes per side, in RocketSim's LIGHT memory mode.
+
+    HEAVY (the default) makes every arena's broadphase large: with 32 arenas stepped in turn one 4-tick step
+    went from 28 us to 48 ms on our machine (cache thrashing); LIGHT stays at ~23 us for any number of arenas.
+    """
+    init_rocketsim()
+    arena = rs.Arena(rs.GameMode.SOCCAR, rs.MemoryWeightMode.LIGHT)
+    for team in (rs.Team.BLUE, rs.Team.ORANGE):
+        for _ in range(team_size):
+            arena.add_car(team, rs.CarConfig(rs.CarConfig.OCTANE))
+    arena.reset_kickoff(seed)
+    return arena
 
 
 def slots_for(team_size: int) -> np.ndarray:
@@ -92,7 +107,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
                    ball_speed_max=cfg.ball_speed_max)
     weights = np.asarray(cfg.team_size_weights, np.float64)
     team_size_g = 1 + world.choice(3, size=g_count, p=weights / weights.sum())
-    arenas = [make_arena(int(n), int(n), seed=int(world.integers(1 << 31))) for n in team_size_g]
+    arenas = [make_light_arena(int(n), int(world.integers(1 << 31))) for n in team_size_g]
     slots = [slots_for(int(n)) for n in team_size_g]
     present_gp = np.zeros((g_count, SLOTS), bool)
     for g, s in enumerate(slots):
