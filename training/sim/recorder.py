@@ -187,8 +187,8 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
         label = nearest_action(applied)  # (sum n,)
         g_idx = np.repeat(np.arange(g_count), [len(x) for x in slots])
         p_idx = np.concatenate(slots)
-        # a demolished car's last_controls stay frozen from before the demo; every action is equivalent there
-        demoed = cars[g_idx, s, p_idx, DEMOLISHED] > 0
+        # a car demolished before or after these ticks: its last_controls freeze at the demo, so keep the set action
+        demoed = (cars[g_idx, s, p_idx, DEMOLISHED] > 0) | (cur_cars[g_idx, p_idx, DEMOLISHED] > 0)
         label = np.where(demoed, chosen[g_idx, p_idx], label)
         label_mismatches += int((label != chosen[g_idx, p_idx]).sum())
         action[g_idx, s, p_idx] = label
