@@ -9,6 +9,7 @@ from training.cli import parse_config
 # stage name -> module with a frozen `Config` dataclass and `main(cfg)`
 STAGES = {
     "evaluate": "training.evaluate",
+    "idm-train": "training.idm_train",
     "simulate": "training.simulate",
     "replays": "training.replays",
 }

@@ -49,3 +49,30 @@ def plot_game(trajectory: dict, teams: list[int], names: list[str], title: str, 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_curves(history: list[dict], path: Path, keys: tuple[str, ...] = ("clean.action_equiv_acc",
+                "corrupt.action_equiv_acc", "clean.action_exact_acc", "corrupt.flag_acc.on_ground")) -> Path:
+    """Validation curves over training steps (one line per metric key present in the history)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    steps = [row["step"] for row in history]
+    for key in ("train_loss", "clean.loss", "corrupt.loss"):
+        if history and key in history[0]:
+            ax_loss.plot(steps, [row[key] for row in history], marker=".", label=key)
+    for key in keys:
+        if history and key in history[0]:
+            ax_acc.plot(steps, [row[key] for row in history], marker=".", label=key)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_acc.set_xlabel("step")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1)
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

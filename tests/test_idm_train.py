@@ -1,0 +1,87 @@
+"""IDM training: the loss, a tiny run end to end, exact resume after a kill, and DDP with 2 CPU processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import ROOT
+from training.idm.model import equivalence_loss
+
+TINY = ["--half-width", "4", "--hidden", "64", "--layers", "2", "--batch-size", "64", "--val-samples", "256",
+        "--threads", "1", "--log-every", "5"]
+
+
+@pytest.fixture(scope="module")
+def sim_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    subprocess.run([sys.executable, "-m", "training", "simulate", "--teacher", "random", "--seconds", "160",
+                    "--arenas", "4", "--shard-seconds", "20", "--workers", "1", "--out", str(out), "--no-progress"],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return out
+
+
+def run_train(sim, out, *extra, **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "training", "idm-train", "--sim", str(sim), "--out", str(out), *TINY, *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_equivalence_loss():
+    logits = torch.tensor([[2.0, 0.5, -1.0]])
+    one_hot = torch.tensor([[False, True, False]])
+    assert torch.allclose(equivalence_loss(logits, one_hot), torch.nn.functional.cross_entropy(logits, torch.tensor([1])))
+    assert torch.allclose(equivalence_loss(logits, torch.ones(1, 3, dtype=torch.bool)), torch.zeros(1), atol=1e-6)
+    two = torch.tensor([[True, True, False]])
+    assert equivalence_loss(logits, two) < equivalence_loss(logits, torch.tensor([[True, False, False]]))
+
+
+def test_tiny_training_run_writes_model_card_curves_and_logs(sim_data, tmp_path):
+    proc = run_train(sim_data, tmp_path, "--steps", "30", "--eval-every", "15")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    for name in ("model/model.safetensors", "model/config.json", "model/MODEL_CARD.md", "curves.png",
+                 "history.json", "checkpoint/state.json"):
+        assert (tmp_path / name).is_file(), name
+    assert any((tmp_path / "tensorboard").iterdir())
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert "action_equiv_acc" in card and "idm-train" in card
+
+
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(sim_data, tmp_path):
+    args = ("--steps", "40", "--eval-every", "10", "--seed", "3")
+    straight = run_train(sim_data, tmp_path / "a", *args)
+    assert straight.wait(timeout=300) == 0
+    killed = run_train(sim_data, tmp_path / "b", *args, start_new_session=True)
+    state = tmp_path / "b" / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while not state.is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    import json
+    assert json.loads(state.read_text())["step"] < 40  # really interrupted mid-run
+    assert not (tmp_path / "b" / "model").exists()
+    resumed = run_train(sim_data, tmp_path / "b", *args, "--resume")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out[-3000:]
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_ddp_with_two_cpu_processes(sim_data, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+           "-m", "training", "idm-train", "--sim", str(sim_data), "--out", str(tmp_path), *TINY,
+           "--steps", "10", "--eval-every", "10"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "world size 2" in proc.stdout + proc.stderr
+    hist = np.array([r["step"] for r in __import__("json").loads((tmp_path / "history.json").read_text())["history"]])
+    assert hist.tolist() == [10]

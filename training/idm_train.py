@@ -1,0 +1,220 @@
+"""Train the inverse dynamics model on simulated shards (one CPU by default; many GPUs with torchrun).
+
+    python -m training idm-train --sim data/sim-nexto --replays data/replays --out runs/idm
+    torchrun --nproc-per-node 8 -m training idm-train --sim ... --device cuda   # DDP, one process per GPU
+
+Batches are random windows; half of them are corrupted with replay-style holds whose gap statistics are
+measured on parsed replays (--replays) when given. Resumes from <out>/checkpoint with --resume.
+"""
+
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from bot.frame import FRESH, PRESENT
+from training.checkpoint import export_model, load_checkpoint, save_checkpoint
+from training.cli import arg
+from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
+from training.idm.metrics import batch_metrics
+from training.idm.model import IDMConfig, build_idm, idm_loss
+from training.storage import read_shard, sha256_file, write_json
+
+
+@dataclass(frozen=True)
+class Config:
+    sim: tuple[Path, ...] = arg((Path("data/sim-nexto"),), "simulate output folder(s)")
+    replays: Path | None = arg(None, "parsed replays (`python -m training replays` output) to measure hold gaps on")
+    out: Path = arg(Path("runs/idm"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
+    arch: str = arg("mlp", "mlp (flattened window) or tcn (temporal convolution)")
+    half_width: int = arg(20, "frames each side of the labelled one (30 Hz)")
+    hidden: int = arg(512, "hidden width / channels")
+    layers: int = arg(4, "hidden layers / conv blocks")
+    batch_size: int = arg(512, "samples per step per process")
+    steps: int = arg(20000, "optimizer steps")
+    lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2% warm-up")
+    weight_decay: float = arg(1e-4, "AdamW weight decay")
+    corrupt_prob: float = arg(0.5, "share of training windows corrupted with replay-style holds")
+    log_every: int = arg(50, "steps between TensorBoard scalars")
+    eval_every: int = arg(1000, "steps between validation and checkpoints")
+    val_samples: int = arg(8192, "validation windows (clean and corrupted each)")
+    seed: int = arg(0, "seed")
+    device: str = arg("cpu", "cpu or cuda (with torchrun: one GPU per process)")
+    threads: int = arg(0, "torch CPU threads (0 = torch default)")
+    resume: bool = arg(False, "continue from <out>/checkpoint")
+    export: Path | None = arg(None, "also export the final model here (e.g. models/idm), fp16 safetensors")
+
+
+def measure_hold_gaps(root: Path, max_gap: int = 4) -> tuple[np.ndarray, np.ndarray, dict]:
+    """P(gap = 1..max_gap frames between physics updates) for cars and the ball, from parsed replays' FRESH flags.
+    Longer gaps (demolitions, goal resets, missing data) are not holds and are left out."""
+    counts = {"car": np.zeros(max_gap), "ball": np.zeros(max_gap)}
+    shards = sorted(p for p in Path(root).iterdir() if (p / "meta.json").is_file())
+    for path in shards:
+        arrays, _ = read_shard(path)
+        cars, ball = np.asarray(arrays["cars_tpf"]), np.asarray(arrays["ball_tf"])
+        series = [("ball", ball[:, -1] > 0.5)]
+        series += [("car", (cars[:, p, FRESH] > 0.5) & (cars[:, p, PRESENT] > 0.5)) for p in range(cars.shape[1])]
+        for kind, fresh in series:
+            gaps = np.diff(np.flatnonzero(fresh))
+            counts[kind] += np.bincount(gaps[gaps <= max_gap], minlength=max_gap + 1)[1:]
+    if counts["car"].sum() == 0:
+        raise ValueError(f"no parsed replays with fresh flags under {root}")
+    car, ball = counts["car"] / counts["car"].sum(), counts["ball"] / max(counts["ball"].sum(), 1)
+    return car, ball, {"replays": len(shards), "car_gap_counts": counts["car"].tolist(),
+                       "ball_gap_counts": counts["ball"].tolist()}
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    warmup = max(1, cfg.steps // 50)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, cfg.steps - warmup)
+    return cfg.lr * 0.5 * (1 + np.cos(np.pi * progress))
+
+
+def to_tensors(batch, device: torch.device):
+    return (torch.from_numpy(batch.x_bwf).to(device), torch.from_numpy(batch.equiv_ba).to(device),
+            torch.from_numpy(batch.flags_b3).to(device))
+
+
+def data_hashes(roots: tuple[Path, ...]) -> dict[str, str]:
+    """sha256 of each input manifest, so a model card pins the data it was trained on."""
+    return {str(r): sha256_file(Path(r) / "manifest.json") for r in roots if (Path(r) / "manifest.json").is_file()}
+
+
+def train(cfg: Config) -> dict:
+    # ---- setup: processes, devices, seeds ----
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        dist.init_process_group(backend="nccl" if cfg.device == "cuda" else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if cfg.device == "cuda" else "cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    rng = np.random.default_rng([cfg.seed, rank])
+    main_process = rank == 0
+
+    car_gaps, ball_gaps, gap_info = DEFAULT_CAR_GAPS, DEFAULT_BALL_GAPS, {"source": "defaults (replays.md §3)"}
+    if cfg.replays:
+        car_gaps, ball_gaps, gap_info = measure_hold_gaps(cfg.replays)
+    train_data, val_data = SimDataset(list(cfg.sim), "train"), SimDataset(list(cfg.sim), "val")
+    val_rng = np.random.default_rng(12345)  # the same validation windows in every run
+    val_ids = val_rng.integers(0, len(val_data), cfg.val_samples)
+    val_batches = {name: val_data.batch(np.random.default_rng(7), 0, cfg.half_width, p, car_gaps, ball_gaps, ids=val_ids)
+                   for name, p in (("clean", 0.0), ("corrupt", 1.0))}
+
+    model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers)
+    model = build_idm(model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt_dir, out = Path(cfg.out) / "checkpoint", Path(cfg.out)
+    step, history = 0, []
+    if cfg.resume and (ckpt_dir / "state.json").is_file():
+        state = load_checkpoint(ckpt_dir, model, optimizer, rng)
+        step, history = state["step"], state["history"]
+        if distributed:  # ranks must not share the restored stream
+            rng = np.random.default_rng([cfg.seed, rank, step])
+    ddp_model = DistributedDataParallel(model) if distributed else model
+    writer = None
+    if main_process:
+        from torch.utils.tensorboard import SummaryWriter
+        out.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(out / "tensorboard")
+        writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in asdict(cfg).items()), step)
+        print(f"idm-train: {len(train_data):,} train / {len(val_data):,} val samples, "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters, world size {world}")
+
+    # ---- loop ----
+    bar = tqdm(total=cfg.steps, initial=step, desc="idm-train", disable=not main_process, unit="step")
+    t_last, samples_since = time.perf_counter(), 0
+    while step < cfg.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        model.train()
+        batch = train_data.batch(rng, cfg.batch_size, cfg.half_width, cfg.corrupt_prob, car_gaps, ball_gaps)
+        x, equiv, flags = to_tensors(batch, device)
+        action_logits, flag_logits = ddp_model(x)
+        loss, parts = idm_loss(action_logits, flag_logits, equiv, flags)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        samples_since += cfg.batch_size * world
+        bar.update(1)
+        if main_process and step % cfg.log_every == 0:
+            now = time.perf_counter()
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/action_loss", float(parts["action"]), step)
+            writer.add_scalar("train/flag_loss", float(parts["flags"]), step)
+            writer.add_scalar("train/lr", lr_at(step, cfg), step)
+            writer.add_scalar("perf/samples_per_s", samples_since / (now - t_last), step)
+            t_last, samples_since = now, 0
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if main_process and (step % cfg.eval_every == 0 or step == cfg.steps):
+            row = {"step": step, "train_loss": loss.item()}
+            for name, vb in val_batches.items():
+                metrics = batch_metrics(model, vb, device)
+                row.update({f"{name}.{k}": v for k, v in metrics.items()})
+                for k, v in metrics.items():
+                    writer.add_scalar(f"val_{name}/{k}", v, step)
+            history.append(row)
+            save_checkpoint(ckpt_dir, model, optimizer, step, rng, {"history": history, "config": asdict(cfg)})
+            tqdm.write(f"step {step}: val clean equiv acc {row['clean.action_equiv_acc']:.3f}, "
+                       f"corrupt {row['corrupt.action_equiv_acc']:.3f}")
+    bar.close()
+
+    # ---- final save ----
+    result = {"history": history, "gaps": {"car": car_gaps.tolist(), "ball": ball_gaps.tolist(), **gap_info}}
+    if main_process:
+        writer.close()
+        write_json(out / "history.json", result)
+        from training.plots import plot_curves
+        plot_curves(history, out / "curves.png")
+        card = model_card(cfg, model_cfg, history, result["gaps"], len(train_data), len(val_data))
+        config = {"model": model_cfg.to_dict(), "gaps": result["gaps"], "data_sha256": data_hashes(cfg.sim),
+                  "final_metrics": history[-1] if history else {}}
+        export_model(out / "model", model, config, card)
+        if cfg.export:
+            export_model(cfg.export, model, config, card, half=True)
+    if distributed:
+        dist.destroy_process_group()
+    return result
+
+
+def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int) -> str:
+    last = history[-1] if history else {}
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in last.items() if isinstance(v, float) and k != "train_loss")
+    return f"""# IDM model card
+
+Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
+-> which of the 90 actions that car took, and its on_ground / has_jump / has_flip.
+
+- Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}
+- Trained on simulated shards: {', '.join(map(str, cfg.sim))} ({n_train:,} train / {n_val:,} validation samples)
+- Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
+- Replay-style hold gaps (P of 1..4 frames): cars {np.round(gaps['car'], 4).tolist()}, ball {np.round(gaps['ball'], 4).tolist()} ({gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays)
+- Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}
+- Command: `python -m training idm-train {' '.join(shlex.quote(a) for a in sys.argv[2:])}`
+
+## Validation metrics (step {last.get('step', 0)})
+
+| metric | value |
+|---|---|
+{metrics}
+"""
+
+
+def main(cfg: Config) -> None:
+    train(cfg)
