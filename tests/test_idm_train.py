@@ -85,3 +85,25 @@ def test_ddp_with_two_cpu_processes(sim_data, tmp_path):
     assert "world size 2" in proc.stdout + proc.stderr
     hist = np.array([r["step"] for r in __import__("json").loads((tmp_path / "history.json").read_text())["history"]])
     assert hist.tolist() == [10]
+
+
+def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
+    from tests.conftest import REPLAYS
+    if not REPLAYS.is_dir():
+        pytest.skip("../shared/replays is absent")
+    proc = run_train(sim_data, tmp_path / "run", "--steps", "20", "--eval-every", "20")
+    assert proc.wait(timeout=300) == 0
+    parsed = tmp_path / "parsed"
+    subprocess.run([sys.executable, "-m", "training", "replays", "--out", str(parsed),
+                    str(REPLAYS / "good" / "post-eac-ranked-duel-2026-04-28-a.replay")], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    from training.idm_eval import Config, main
+    report = main(Config(checkpoint=tmp_path / "run" / "model", sim=(sim_data,), replays=parsed,
+                         json=tmp_path / "eval.json", plot=tmp_path / "confusion.png", samples=500, max_lag=1))
+    for key in ("sim_clean", "sim_corrupt"):
+        assert 0 <= report[key]["action_equiv_acc"] <= 1 and report[key]["action_equiv_acc"] >= report[key]["action_exact_acc"]
+    replay = report["replay"]
+    assert replay["frames"] > 1000 and set(replay["lag_scan"]) == {"-1", "0", "1"}
+    for name in ("throttle", "steer", "boost", "jump", "handbrake"):
+        assert 0 <= replay[f"{name}_agree"] <= 1
+    assert (tmp_path / "confusion.png").stat().st_size > 10_000

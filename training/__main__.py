@@ -10,6 +10,7 @@ from training.cli import parse_config
 STAGES = {
     "evaluate": "training.evaluate",
     "idm-train": "training.idm_train",
+    "idm-eval": "training.idm_eval",
     "simulate": "training.simulate",
     "replays": "training.replays",
 }

@@ -1,0 +1,140 @@
+"""Evaluate an IDM on held-out simulated data (clean and corrupted) and against the inputs replays record.
+
+    python -m training idm-eval --checkpoint models/idm --sim data/sim-nexto --replays data/replays --json idm-eval.json
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, STEER, THROTTLE
+from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
+from training.cli import arg
+from training.idm.data import SimDataset
+from training.idm.infer import label_arrays, load_idm, replay_targets
+from training.idm.metrics import batch_metrics, per_control_match, predict
+from training.storage import read_shard, write_json
+
+AXIS_DEADZONE = 0.1  # recorded analog inputs closer to 0 than this count as 0
+
+
+@dataclass(frozen=True)
+class Config:
+    checkpoint: Path = arg(Path("models/idm"), "exported IDM folder (config.json + model.safetensors)")
+    sim: tuple[Path, ...] = arg((), "simulate output folder(s); their validation shards are used")
+    replays: Path | None = arg(None, "parsed replays (`python -m training replays` output)")
+    json: Path = arg(Path("idm-eval.json"), "write the metrics here")
+    plot: Path | None = arg(None, "write the confusion picture here (PNG)")
+    samples: int = arg(20000, "simulated windows evaluated (clean and corrupted each)")
+    max_lag: int = arg(3, "also score recorded inputs shifted by -max_lag..max_lag frames")
+    seed: int = arg(0, "seed of the evaluated windows and their corruption")
+
+
+def sign_with_deadzone(x: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(x) < AXIS_DEADZONE, 0, np.sign(x))
+
+
+def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slots: np.ndarray,
+                     lag: int = 0) -> dict[str, tuple[int, int]]:
+    """(agreeing, counted) per input on fresh frames of non-demolished cars, recorded inputs taken `lag` frames
+    after the labelled frame."""
+    src = rows + lag
+    ok = (src >= 0) & (src < len(cars))
+    rows, slots, src = rows[ok], slots[ok], src[ok]
+    car, rec = cars[rows, slots], cars[src, slots]
+    keep = (car[:, FRESH] > 0.5) & (car[:, DEMOLISHED] < 0.5) & (action[rows, slots] >= 0)
+    pred = ACTION_TABLE[action[rows, slots]]  # (N, 8)
+    jumping = np.nan_to_num(rec[:, [IN_JUMP, IN_DOUBLE_JUMP, IN_DODGE]]).max(-1) > 0.5
+    tests = {
+        "throttle": (np.sign(pred[:, THROTTLE]) == sign_with_deadzone(rec[:, IN_THROTTLE]), rec[:, IN_THROTTLE]),
+        "steer": (np.sign(pred[:, STEER]) == sign_with_deadzone(rec[:, IN_STEER]), rec[:, IN_STEER]),
+        "boost": ((pred[:, BOOST_BUTTON] > 0) == (rec[:, IN_BOOST] > 0.5), rec[:, IN_BOOST]),
+        "jump": ((pred[:, JUMP] > 0) == jumping, rec[:, IN_JUMP]),
+        "handbrake": ((pred[:, HANDBRAKE] > 0) == (rec[:, IN_HANDBRAKE] > 0.5), rec[:, IN_HANDBRAKE]),
+    }
+    out = {}
+    for name, (agree, recorded) in tests.items():
+        counted = keep & np.isfinite(recorded)
+        out[name] = (int((agree & counted).sum()), int(counted.sum()))
+    return out
+
+
+def evaluate_replays(model, cfg_model, root: Path, max_lag: int, device) -> dict:
+    shards = sorted(p for p in Path(root).iterdir() if (p / "meta.json").is_file())
+    totals = {lag: {} for lag in range(-max_lag, max_lag + 1)}
+    per_replay = {}
+    for path in tqdm(shards, desc="replays", unit="replay"):
+        arrays, meta = read_shard(path)
+        labels = label_arrays(model, cfg_model, arrays, device)
+        rows, slots, _, _ = replay_targets(arrays)
+        cars = np.asarray(arrays["cars_tpf"])
+        for lag in totals:
+            scores = replay_agreement(labels["action_tp"], cars, rows, slots, lag)
+            for name, (a, n) in scores.items():
+                prev = totals[lag].get(name, (0, 0))
+                totals[lag][name] = (prev[0] + a, prev[1] + n)
+            if lag == 0:
+                per_replay[path.name] = {f"{k}_agree": a / n if n else None for k, (a, n) in scores.items()}
+                per_replay[path.name]["frames"] = max(n for _, n in scores.values())
+    overall = {f"{k}_agree": a / n if n else None for k, (a, n) in totals[0].items()}
+    overall["frames"] = max((n for _, n in totals[0].values()), default=0)
+    overall["replays"] = len(shards)
+    overall["lag_scan"] = {str(lag): {k: a / n if n else None for k, (a, n) in t.items()} for lag, t in totals.items()}
+    overall["per_replay"] = per_replay
+    return overall
+
+
+def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> None:
+    """One 3x3 matrix per control: predicted value vs the label's value (label = nearest equivalent row)."""
+    from training.plots import plt
+    rows = ACTION_TABLE[pred]
+    agree = per_control_match(pred, equiv)
+    # the label's value per control = predicted value where it matched, else the closest equivalent row's value
+    score = np.where(equiv, (ACTION_TABLE[None] == rows[:, None]).sum(-1), -1)
+    label_rows = ACTION_TABLE[score.argmax(-1)]
+    from bot.actions import CONTROL_NAMES
+    fig, axes = plt.subplots(2, 4, figsize=(11, 5.5), dpi=100)
+    for c, ax in enumerate(axes.ravel()):
+        values = (-1, 0, 1)
+        m = np.array([[np.sum((label_rows[:, c] == lv) & (rows[:, c] == pv)) for pv in values] for lv in values])
+        frac = m / np.maximum(m.sum(1, keepdims=True), 1)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        for i in range(3):
+            for j in range(3):
+                ax.text(j, i, f"{frac[i, j]:.2f}\n({m[i, j]})", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(3), values)
+        ax.set_yticks(range(3), values)
+        ax.set_title(f"{CONTROL_NAMES[c]}: {agree[:, c].mean():.3f}", fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("label", fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(cfg: Config) -> dict:
+    device = torch.device("cpu")
+    model, model_cfg = load_idm(cfg.checkpoint, device)
+    report: dict = {"config": asdict(cfg), "model": model_cfg.to_dict()}
+    if cfg.sim:
+        data = SimDataset(list(cfg.sim), "val")
+        ids = np.random.default_rng(cfg.seed).integers(0, len(data), cfg.samples)
+        for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
+            batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, ids=ids)
+            report[name] = batch_metrics(model, batch, device)
+            if name == "sim_corrupt" and cfg.plot:
+                probs, _ = predict(model, batch.x_bwf, device)
+                plot_control_confusion(probs.argmax(-1), batch.equiv_ba, cfg.plot)
+    if cfg.replays:
+        report["replay"] = evaluate_replays(model, model_cfg, cfg.replays, cfg.max_lag, device)
+    write_json(cfg.json, report)
+    summary = {k: v for k, v in report.items() if k in ("sim_clean", "sim_corrupt")}
+    if "replay" in report:
+        summary["replay"] = {k: v for k, v in report["replay"].items() if k not in ("per_replay", "lag_scan")}
+    print(json.dumps(summary, indent=2))
+    return report
