@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import ROOT
+from bot.frame import PRESENT
 from training.idm.model import equivalence_loss
 
 TINY = ["--half-width", "4", "--hidden", "64", "--layers", "2", "--batch-size", "64", "--val-samples", "256",
@@ -107,3 +108,28 @@ def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
     for name in ("throttle", "steer", "boost", "jump", "handbrake"):
         assert 0 <= replay[f"{name}_agree"] <= 1
     assert (tmp_path / "confusion.png").stat().st_size > 10_000
+
+
+def test_label_stage_labels_every_player_frame_in_play_and_resumes(sim_data, tmp_path):
+    from tests.conftest import REPLAYS
+    if not REPLAYS.is_dir():
+        pytest.skip("../shared/replays is absent")
+    assert run_train(sim_data, tmp_path / "run", "--steps", "10", "--eval-every", "10").wait(timeout=300) == 0
+    parsed = tmp_path / "parsed"
+    subprocess.run([sys.executable, "-m", "training", "replays", "--out", str(parsed),
+                    str(REPLAYS / "good" / "post-eac-ranked-duel-2026-04-28-a.replay")], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    from training.label import Config, main
+    from training.storage import read_shard
+    cfg = Config(checkpoint=tmp_path / "run" / "model", replays=parsed, out=tmp_path / "labels", workers=1,
+                 progress=False)
+    first = main(cfg)
+    (name, entry), = first["shards"].items()
+    labels, _ = read_shard(tmp_path / "labels" / name)
+    source, _ = read_shard(parsed / name)
+    in_play = (np.asarray(source["segment_t"]) >= 0)[:, None] & (np.asarray(source["cars_tpf"])[..., PRESENT] > 0.5)
+    assert np.array_equal(np.asarray(labels["action_tp"]) >= 0, in_play)  # exactly the present players in play
+    assert entry["labelled"] == in_play.sum() > 1000
+    mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
+    main(cfg)
+    assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime  # resumed: nothing redone

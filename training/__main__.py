@@ -11,6 +11,7 @@ STAGES = {
     "evaluate": "training.evaluate",
     "idm-train": "training.idm_train",
     "idm-eval": "training.idm_eval",
+    "label": "training.label",
     "simulate": "training.simulate",
     "replays": "training.replays",
 }

@@ -1,0 +1,87 @@
+"""Label parsed replays with an IDM: every present player-frame in play gets an action, its probability and flags.
+
+    python -m training label --checkpoint models/idm --replays data/replays --out data/labels
+
+One output shard per replay (same name as the parsed replay's shard), skipped when it exists for the same IDM,
+so the job resumes; `--shard i/n` splits the replays between machines; one worker process per core.
+"""
+
+import multiprocessing as mp
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from training.cli import arg, parse_shard
+from training.idm.infer import label_arrays, load_idm
+from training.storage import read_json, read_shard, sha256_file, shard_items, write_json, write_shard
+
+
+@dataclass(frozen=True)
+class Config:
+    checkpoint: Path = arg(Path("models/idm"), "exported IDM folder")
+    replays: Path = arg(Path("data/replays"), "parsed replays (`python -m training replays` output)")
+    out: Path = arg(Path("data/labels"), "output folder: one shard per replay + manifest.json")
+    workers: int = arg(0, "worker processes (0 = one per core)")
+    shard: str = arg("0/1", "i/n: label every n-th replay starting at i")
+    progress: bool = arg(True, "show a progress bar")
+
+
+def _label_one(args: tuple[Path, Path, Path, str]) -> dict:
+    checkpoint, src, out, idm_sha = args
+    torch.set_num_threads(1)
+    model, model_cfg = _cached_model(checkpoint)
+    arrays, meta = read_shard(src)
+    labels = label_arrays(model, model_cfg, arrays, torch.device("cpu"))
+    labelled = int((labels["action_tp"] >= 0).sum())
+    write_shard(out / src.name, labels, {"replay": src.name, "idm_weights_sha256": idm_sha, "labelled": labelled,
+                                         "seconds": meta.get("seconds")})
+    return {"replay": src.name, "labelled": labelled}
+
+
+_MODEL: dict = {}
+
+
+def _cached_model(checkpoint: Path):
+    """One model per worker process, loaded on first use."""
+    if checkpoint not in _MODEL:
+        _MODEL[checkpoint] = load_idm(checkpoint)
+    return _MODEL[checkpoint]
+
+
+def main(cfg: Config) -> dict:
+    idm_sha = read_json(Path(cfg.checkpoint) / "config.json")["weights_sha256"]
+    sources = sorted(p for p in Path(cfg.replays).iterdir() if (p / "meta.json").is_file() and p.name != cfg.out.name)
+    if not sources:
+        raise SystemExit(f"no parsed replays in {cfg.replays}: run `python -m training replays --out {cfg.replays} "
+                         "<replay files or folders>` first")
+    mine = shard_items(sources, parse_shard(cfg.shard))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def done(src: Path) -> bool:
+        meta = out / src.name / "meta.json"
+        return meta.is_file() and read_json(meta).get("idm_weights_sha256") == idm_sha
+
+    todo = [s for s in mine if not done(s)]
+    workers = cfg.workers or os.cpu_count() or 1
+    jobs = [(Path(cfg.checkpoint), s, out, idm_sha) for s in todo]
+    results = []
+    with mp.get_context("spawn").Pool(min(workers, max(1, len(jobs)))) as pool:
+        for r in tqdm(pool.imap_unordered(_label_one, jobs), total=len(jobs), desc="label", unit="replay",
+                      disable=not cfg.progress):
+            results.append(r)
+    entries = {s.name: {"labelled": read_json(out / s.name / "meta.json")["labelled"],
+                        "sha256": read_json(out / s.name / "meta.json")["sha256"]} for s in mine if done(s)}
+    manifest = {"config": asdict(cfg), "idm_weights_sha256": idm_sha,
+                "idm_config_sha256": sha256_file(Path(cfg.checkpoint) / "config.json"),
+                "replays_manifest_sha256": sha256_file(Path(cfg.replays) / "manifest.json")
+                if (Path(cfg.replays) / "manifest.json").is_file() else None,
+                "shards": entries, "labelled_frames": sum(e["labelled"] for e in entries.values())}
+    name = "manifest.json" if cfg.shard == "0/1" else f"manifest-{cfg.shard.replace('/', 'of')}.json"
+    write_json(out / name, manifest)
+    print(f"label: {len(results)} replays labelled now, {len(entries)} in total, "
+          f"{manifest['labelled_frames']:,} player-frames -> {out}")
+    return manifest
