@@ -155,7 +155,7 @@ def _players(ev: NetworkEvents) -> list[Player]:
     return sorted([p for p in players if p.team >= 0], key=lambda p: (p.team, ev.actor_span[p.car_serials[0]][0]))
 
 
-def _car_columns(ev: NetworkEvents, player: Player, num_frames: int, demos: list) -> np.ndarray:
+def _car_columns(ev: NetworkEvents, player: Player, num_frames: int, demos: list, car_comps: dict) -> np.ndarray:
     """(T, CAR_F) for one player; PRESENT only while a car of theirs exists (or is demolished)."""
     car_tf = np.zeros((num_frames, CAR_F), np.float64)
     car_tf[:, PHYSICS], fresh_t = _physics(sorted(player.car_serials), ev, num_frames)
@@ -166,9 +166,8 @@ def _car_columns(ev: NetworkEvents, player: Player, num_frames: int, demos: list
         present_t[first:ev.actor_span[car][1]] = True
         events += [(ev.actor_span[car][0], col, default) for col, default in _DEFAULTS.items()]
         events += ev.car_values.get(car, [])
-        for comp, comp_car in ev.comp_car.items():
-            if comp_car == car:
-                events += ev.comp_values.get(comp, [])
+        for comp in car_comps.get(car, []):
+            events += ev.comp_values.get(comp, [])
     frame_e, col_e, value_e = (np.array(x) for x in zip(*events))
     for col in np.unique(col_e):
         car_tf[:, col] = hold(frame_e[col_e == col], value_e[col_e == col], num_frames)[:, 0]
@@ -273,8 +272,11 @@ def events_to_frames(ev: NetworkEvents) -> tuple[Frames, np.ndarray, np.ndarray,
     for frame, car in ev.demolitions:
         if car in car_player:
             demos.setdefault(car_player[car], []).append(frame)
+    car_comps: dict[int, list[int]] = {}
+    for comp, car in ev.comp_car.items():
+        car_comps.setdefault(car, []).append(comp)
     for i, player in enumerate(players):
-        frames.cars_tpf[:, i] = _car_columns(ev, player, t_n, demos.get(i, []))
+        frames.cars_tpf[:, i] = _car_columns(ev, player, t_n, demos.get(i, []), car_comps)
     segment_t, segments = _segments(ev, t_n)
     frames = Frames(time_t=time_t, game_tf=_game_columns(ev, t_n).astype(np.float32), ball_tf=frames.ball_tf,
                     cars_tpf=frames.cars_tpf, pads_tk=_pad_timers(ev, frames.cars_tpf, car_player, time_t),

@@ -30,7 +30,7 @@ from bot.frame import (
 # layout of one raw rigid-body sample (13 values), as replicated
 RAW_POS, RAW_QUAT_XYZW, RAW_VEL, RAW_ANG_VEL = slice(0, 3), slice(3, 7), slice(7, 10), slice(10, 13)
 
-# attribute name -> handler code (codes below 10 are links, handled before the values of the same frame)
+# attribute name -> handler code (codes below 10 link actors or name players)
 _LINK_CAR_PRI, _LINK_COMP_CAR, _LINK_PRI_TEAM, _PRI_NAME, _PRI_UID = 0, 1, 2, 3, 4
 _RB, _THROTTLE, _STEER, _HANDBRAKE, _ACTIVE, _BOOST_NEW, _BOOST_OLD, _TORQUE = 10, 11, 12, 13, 14, 15, 16, 17
 _DEMOLISH, _PICKUP_NEW, _PICKUP_OLD, _SCORE, _SECONDS, _OVERTIME, _BALL_HIT, _COUNTDOWN, _PLAYLIST = range(18, 27)
@@ -112,13 +112,6 @@ def _classify(name: str) -> int:
     return OTHER
 
 
-def _rigid_body(rb: dict) -> tuple:
-    loc, rot, lin, ang = rb["location"], rb["rotation"], rb["linear_velocity"], rb["angular_velocity"]
-    lin = (lin["x"], lin["y"], lin["z"]) if lin else (0.0, 0.0, 0.0)  # None while sleeping
-    ang = (ang["x"], ang["y"], ang["z"]) if ang else (0.0, 0.0, 0.0)
-    return (loc["x"], loc["y"], loc["z"], rot["x"], rot["y"], rot["z"], rot["w"], *lin, *ang)
-
-
 def _active_actor(value) -> int:
     """Actor id inside an ActiveActor dict or a plain int; -1 when absent."""
     if isinstance(value, dict):
@@ -166,42 +159,44 @@ def replay_to_events(replay: dict) -> NetworkEvents:
                 ev.max_balls_alive = max(ev.max_balls_alive, balls_alive)
             elif cls == COMPONENT:
                 comp_column[serial] = COMPONENT_COLUMNS.get(name.rsplit(".", 1)[-1], -1)
-        values = []
-        for upd in frame["updated_actors"]:  # links first: the car -> PRI link can share a frame with data
+        for upd in frame["updated_actors"]:  # links are resolved after the walk, so the order here is free
             code = codes.get(upd["object_id"])
             if code is None:
                 continue
             serial = alive.get(upd["actor_id"])
             if serial is None:
                 continue
-            if code >= 10:
-                values.append((code, serial, upd["attribute"]))
-                continue
             attr = upd["attribute"]
-            if code == _LINK_CAR_PRI:
-                pri = alive.get(_active_actor(attr.get("ActiveActor")))
-                if pri is not None:
-                    ev.car_pri[serial] = pri
-            elif code == _LINK_COMP_CAR:
-                car = alive.get(_active_actor(attr.get("ActiveActor")))
-                if car is not None:
-                    ev.comp_car[serial] = car
-            else:
-                info = ev.pri_info.setdefault(serial, {"name": None, "uid": None, "team_serial": None})
-                if code == _LINK_PRI_TEAM:
-                    info["team_serial"] = alive.get(_active_actor(attr.get("ActiveActor")))
-                elif code == _PRI_NAME:
-                    info["name"] = attr.get("String")
-                elif code == _PRI_UID and "UniqueId" in attr:
-                    info["uid"] = _uid_string(attr)
-        for code, serial, attr in values:
             cls = ev.actor_class[serial]
-            if code == _RB:
-                if cls in (CAR, BALL) and "RigidBody" in attr:
+            if code == _RB:  # by far the most common update: inlined
+                rb = attr.get("RigidBody")
+                if rb is not None and (cls == CAR or cls == BALL):
                     frames_e, values_e = ev.rb.setdefault(serial, ([], []))
                     frames_e.append(t)
-                    values_e.extend(_rigid_body(attr["RigidBody"]))
-            elif code in (_THROTTLE, _STEER, _HANDBRAKE):
+                    loc, rot, lin, ang = rb["location"], rb["rotation"], rb["linear_velocity"], rb["angular_velocity"]
+                    values_e += (loc["x"], loc["y"], loc["z"], rot["x"], rot["y"], rot["z"], rot["w"])
+                    values_e += (lin["x"], lin["y"], lin["z"]) if lin else (0.0, 0.0, 0.0)  # None while sleeping
+                    values_e += (ang["x"], ang["y"], ang["z"]) if ang else (0.0, 0.0, 0.0)
+                continue
+            if code < 10:
+                if code == _LINK_CAR_PRI:
+                    pri = alive.get(_active_actor(attr.get("ActiveActor")))
+                    if pri is not None:
+                        ev.car_pri[serial] = pri
+                elif code == _LINK_COMP_CAR:
+                    car = alive.get(_active_actor(attr.get("ActiveActor")))
+                    if car is not None:
+                        ev.comp_car[serial] = car
+                else:
+                    info = ev.pri_info.setdefault(serial, {"name": None, "uid": None, "team_serial": None})
+                    if code == _LINK_PRI_TEAM:
+                        info["team_serial"] = alive.get(_active_actor(attr.get("ActiveActor")))
+                    elif code == _PRI_NAME:
+                        info["name"] = attr.get("String")
+                    elif code == _PRI_UID and "UniqueId" in attr:
+                        info["uid"] = _uid_string(attr)
+                continue
+            if code in (_THROTTLE, _STEER, _HANDBRAKE):
                 col = {_THROTTLE: IN_THROTTLE, _STEER: IN_STEER, _HANDBRAKE: IN_HANDBRAKE}[code]
                 ev.car_values.setdefault(serial, []).append((t, col, float(next(iter(attr.values())))))
             elif code == _ACTIVE:
