@@ -36,7 +36,7 @@ def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentPar
         tp = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs = {"help": f.metadata.get("help", ""), "default": default}
+        kwargs = {"help": f.metadata.get("help", "").replace("%", "%%"), "default": default}  # argparse formats help
         if f.metadata.get("positional"):
             parser.add_argument(f.name, nargs="*", type=_parser_type(tp), **kwargs)
             continue
