@@ -80,10 +80,10 @@ def main() -> None:
     print(f"files {len(files)}: parsed {parsed}, rejected {len(files) - parsed}")
     for reason, n in reasons.most_common():
         print(f"  {n:4d}  {reason}")
-    print(f"parsed replays: {game_s / 60:.1f} game-minutes in {total_s:.1f} s on one core = "
-          f"{game_s / 60 / total_s:.2f} game-min/s/core; subtr-actor parse_replay {parser_s / total_s:.0%}, "
+    print(f"parsed replays: {game_s / 60:.1f} replay minutes (recording time) in {total_s:.1f} s on one core = "
+          f"{game_s / 60 / total_s:.2f} replay-min/s/core; subtr-actor parse_replay {parser_s / total_s:.0%}, "
           f"our code {(total_s - parser_s) / total_s:.0%}; "
-          f"median per 5 game-minutes {statistics.median(per_5min):.2f} s")
+          f"median per 5 replay minutes {statistics.median(per_5min):.2f} s")
     for name, file in FIVE_MINUTE.items():
         path = CORPUS / "good" / file
         runs = [timed(path, timer) for _ in range(args.repeats)]

@@ -179,8 +179,10 @@ def test_batch_resume_shards_and_timeout(tmp_path):
     assert frames.num_frames == meta["num_frames"] == len(arrays["segment_t"])
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["parser_version"] and manifest["counts"] == {"parsed": 1, "rejected": 2}
-    second = run(cfg)  # resumable: the existing shard is skipped
+    second = run(cfg)  # resumable: the existing shard is skipped, known rejections keep their reason
     assert {e["status"] for e in second["replays"] if e["sha256"] == sha} == {"cached"}
+    assert [(e["status"], e["reason"]) for e in second["replays"]] == [
+        (e["status"] if e["status"] != "parsed" else "cached", e["reason"]) for e in first["replays"]]
     halves = [run(Config(inputs=inputs, out=tmp_path / "s", shard=f"{i}/2", progress=False)) for i in range(2)]
     files = [{e["file"] for e in h["replays"]} for h in halves]
     assert not files[0] & files[1] and files[0] | files[1] == set(inputs)

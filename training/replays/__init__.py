@@ -84,11 +84,14 @@ def run(cfg: Config) -> dict:
     """Process the inputs of this shard; returns the manifest (also written to disk)."""
     files = shard_items(find_replays(cfg.inputs), parse_shard(cfg.shard))
     cfg.out.mkdir(parents=True, exist_ok=True)
+    known = _known_rejections(cfg)
     entries, todo = [], []
     for path in files:
         sha = sha256_file(path)
         entry = {"file": str(path), "sha256": sha}
-        if shard_exists(cfg.out / sha):
+        if sha in known:
+            entries.append({**entry, "status": "rejected", "reason": known[sha]})
+        elif shard_exists(cfg.out / sha):
             meta = read_json(cfg.out / sha / "meta.json")
             entries.append({**entry, "status": "cached", "reason": "", **_counts(meta)})
         else:
@@ -126,15 +129,33 @@ def run(cfg: Config) -> dict:
     return _write_manifest(cfg, entries)
 
 
-def _write_manifest(cfg: Config, entries: list[dict]) -> dict:
+def _manifest_path(cfg: Config) -> Path:
     i, n = parse_shard(cfg.shard)
+    return cfg.out / ("manifest.json" if n == 1 else f"manifest-{i}of{n}.json")
+
+
+def _known_rejections(cfg: Config) -> dict[str, str]:
+    """sha256 -> reason of replays this parser version already rejected for good (not timeouts or crashes),
+    from the previous manifest, so a resumed run skips them too."""
+    path = _manifest_path(cfg)
+    if not path.is_file():
+        return {}
+    old = read_json(path)
+    if old.get("parser_version") != PARSER_VERSION or old["config"].get("keep_other_modes") != cfg.keep_other_modes:
+        return {}
+    retry = ("timeout", "worker died", "internal error")
+    return {e["sha256"]: e["reason"] for e in old["replays"]
+            if e["status"] == "rejected" and not e["reason"].startswith(retry)}
+
+
+def _write_manifest(cfg: Config, entries: list[dict]) -> dict:
     counts: dict[str, int] = {}
     for e in entries:
         counts[e["status"]] = counts.get(e["status"], 0) + 1
     manifest = {"schema_version": SCHEMA_VERSION, "parser_version": PARSER_VERSION,
                 "config": {**asdict(cfg), "out": str(cfg.out)}, "counts": counts,
                 "replays": sorted(entries, key=lambda e: e["file"])}
-    write_json(cfg.out / ("manifest.json" if n == 1 else f"manifest-{i}of{n}.json"), manifest)
+    write_json(_manifest_path(cfg), manifest)
     return manifest
 
 
