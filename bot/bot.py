@@ -1,7 +1,9 @@
-"""The RLBot v4 agent that bot.cfg names. Runtime path: packet -> Frames -> policy -> 90-action row -> controls.
+"""The RLBot v4 agent that bot.cfg names. Runtime path: packet -> Frames -> observation -> policy -> controls.
 
+The policy decides at the 30 Hz frame rate it was trained on (every 4 ticks) and its action is held in
+between; RLBot applies it one tick later, as the simulator did for the teacher. During the kickoff pause,
+actions without throttle are ruled out (training dropped standing-still kickoff frames).
 `get_output` never raises: any internal failure yields neutral controls and one log line per kind of failure.
-Until a behaviour-cloning policy is bundled in models/bc/, the bot loads no model and sends neutral controls.
 """
 
 from pathlib import Path
@@ -11,12 +13,18 @@ if __name__ == "bot":
     # package of the same name. Giving this module the package's search path makes `bot.actions` etc. import.
     __path__ = [str(Path(__file__).resolve().parent)]
 
-from rlbot.agents.base_agent import BaseAgent, SimpleControllerState  # noqa: E402
+from rlbot.agents.base_agent import BOT_CONFIG_AGENT_HEADER, BaseAgent, SimpleControllerState  # noqa: E402
 from rlbot.utils.structures.game_data_struct import GameTickPacket  # noqa: E402
 
-from bot.actions import action_to_controls  # noqa: E402
-from bot.constants import TICK_RATE  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE, action_to_controls  # noqa: E402
+from bot.constants import TICK_RATE, TICKS_PER_FRAME  # noqa: E402
+from bot.frame import KICKOFF_PAUSE  # noqa: E402
+from bot.obs import build_obs  # noqa: E402
 from bot.packet import PacketDecoder, default_field_info  # noqa: E402
+from bot.policy import load_policy  # noqa: E402
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bc"
 
@@ -27,8 +35,22 @@ def controls_from_action(action: int) -> SimpleControllerState:
                                  boost=boost, handbrake=handbrake)
 
 
+NO_THROTTLE = torch.from_numpy(ACTION_TABLE[:, THROTTLE] <= 0)  # (A,) bool
+
+
 class RLRPTBot(BaseAgent):
     """Plays Rocket League with a policy cloned from human replays."""
+
+    temperature: float = 0.0  # 0 = argmax; > 0 samples from softmax(logits / temperature)
+
+    @staticmethod
+    def create_agent_configurations(config) -> None:
+        params = config.get_header(BOT_CONFIG_AGENT_HEADER)
+        params.add_value("temperature", float, default=0.0,
+                         description="0 plays the most likely action; > 0 samples (1 = as trained)")
+
+    def load_config(self, config_header) -> None:
+        self.temperature = max(0.0, float(config_header.getfloat("temperature")))
 
     def initialize_agent(self) -> None:
         try:
@@ -38,10 +60,16 @@ class RLRPTBot(BaseAgent):
         self.decoder = PacketDecoder(field_info if field_info is not None and field_info.num_boosts else
                                      default_field_info())
         self.prev_seconds: float | None = None
-        self.policy = None
+        self.ticks_to_decision = 0
+        self.prev_action = NOOP_ACTION
         self.controls = SimpleControllerState()
         self._logged: set[str] = set()
-        if not (MODEL_DIR / "model.safetensors").is_file():
+        self.rng = np.random.default_rng(self.index)
+        torch.set_num_threads(1)
+        self.policy = None
+        if (MODEL_DIR / "model.safetensors").is_file():
+            self.policy, _ = load_policy(MODEL_DIR)
+        else:
             self._log_once("no-model", f"no policy at {MODEL_DIR}; sending neutral controls")
 
     def _log_once(self, key: str, message: str) -> None:
@@ -65,4 +93,22 @@ class RLRPTBot(BaseAgent):
         frame = self.decoder.packet_to_frame(packet, ticks)
         if self.policy is None:
             return SimpleControllerState()
-        return controls_from_action(self.policy.act(frame, self.index))
+        self.ticks_to_decision -= ticks
+        if self.ticks_to_decision <= 0:
+            self.ticks_to_decision = TICKS_PER_FRAME
+            self.prev_action = self.decide(frame)
+            self.controls = controls_from_action(self.prev_action)
+        return self.controls
+
+    @torch.no_grad()
+    def decide(self, frame) -> int:
+        """One action index for this car from one moment (Frames with T = 1)."""
+        glob, others = build_obs(frame.ball_tf, frame.cars_tpf, frame.pads_tk, frame.team_p[None],
+                                 np.array([self.index]), np.array([self.prev_action]))
+        logits = self.policy(torch.from_numpy(glob), torch.from_numpy(others))[0]  # (A,)
+        if frame.game_tf[0, KICKOFF_PAUSE] > 0:
+            logits = logits.masked_fill(NO_THROTTLE, float("-inf"))
+        if self.temperature > 0:
+            probs = torch.softmax(logits / self.temperature, -1).numpy().astype(np.float64)
+            return int(self.rng.choice(len(probs), p=probs / probs.sum()))
+        return int(logits.argmax())

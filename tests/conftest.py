@@ -33,3 +33,28 @@ def play_random(arena, rng: np.random.Generator, ticks: int, hold: int = 12):
                 car.set_controls(random_controls(rng))
         arena.step(1)
         yield t
+
+
+@pytest.fixture(scope="session")
+def labelled_replay(tmp_path_factory):
+    """A tiny end-to-end chain: random-teacher shards -> 10-step IDM -> one parsed 1v1 replay -> its labels.
+    Returns (parsed replays dir, labels dir, idm model dir)."""
+    import subprocess
+    import sys
+    if not REPLAYS.is_dir():
+        pytest.skip("../shared/replays is absent")
+    base = tmp_path_factory.mktemp("chain")
+
+    def run(*args):
+        subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, check=True, capture_output=True,
+                       timeout=600)
+
+    run("simulate", "--teacher", "random", "--seconds", "80", "--arenas", "2", "--shard-seconds", "20",
+        "--workers", "1", "--out", str(base / "sim"), "--no-progress")
+    run("idm-train", "--sim", str(base / "sim"), "--out", str(base / "idm"), "--half-width", "4", "--hidden", "32",
+        "--layers", "2", "--batch-size", "32", "--steps", "10", "--eval-every", "10", "--val-samples", "64",
+        "--threads", "1")
+    run("replays", "--out", str(base / "replays"), str(REPLAYS / "good" / "post-eac-ranked-duel-2026-04-28-a.replay"))
+    run("label", "--checkpoint", str(base / "idm" / "model"), "--replays", str(base / "replays"), "--out",
+        str(base / "labels"), "--workers", "1", "--no-progress")
+    return base / "replays", base / "labels", base / "idm" / "model"

@@ -12,6 +12,7 @@ STAGES = {
     "idm-train": "training.idm_train",
     "idm-eval": "training.idm_eval",
     "label": "training.label",
+    "bc-train": "training.bc_train",
     "simulate": "training.simulate",
     "replays": "training.replays",
 }

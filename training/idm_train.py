@@ -8,7 +8,6 @@ measured on parsed replays (--replays) when given. Resumes from <out>/checkpoint
 """
 
 import json
-import os
 import shlex
 import sys
 import time
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.frame import FRESH, PRESENT
 from training.checkpoint import export_model, load_checkpoint, save_checkpoint
 from training.cli import arg
+from training.distributed import setup_distributed, teardown_distributed
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.metrics import batch_metrics
 from training.idm.model import IDMConfig, build_idm, idm_loss
@@ -94,12 +93,8 @@ def data_hashes(roots: tuple[Path, ...]) -> dict[str, str]:
 
 def train(cfg: Config) -> dict:
     # ---- setup: processes, devices, seeds ----
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:
-        dist.init_process_group(backend="nccl" if cfg.device == "cuda" else "gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local_rank}" if cfg.device == "cuda" else "cpu")
+    env = setup_distributed(cfg.device)
+    rank, world, device, distributed = env.rank, env.world, env.device, env.world > 1
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
@@ -188,8 +183,7 @@ def train(cfg: Config) -> dict:
         export_model(out / "model", model, config, card)
         if cfg.export:
             export_model(cfg.export, model, config, card, half=True)
-    if distributed:
-        dist.destroy_process_group()
+    teardown_distributed()
     return result
 
 

@@ -1,0 +1,44 @@
+"""Behaviour cloning: samples, a tiny training run, and the bot playing with the exported policy."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from bot.actions import ACTION_TABLE, THROTTLE
+from bot.frame import POS
+from tests.conftest import ROOT
+from training.bc_data import load_bc_samples
+
+
+def test_samples_are_fresh_labelled_frames_without_kickoff_standstill(labelled_replay):
+    replays, labels, _ = labelled_replay
+    s = load_bc_samples(replays, labels)
+    assert len(s) > 1000 and s.glob_bf.shape[0] == s.others_bof.shape[0] == len(s.action_b)
+    assert (s.action_b >= 0).all() and (s.action_b < 90).all()
+    ball_at_centre = np.abs(s.glob_bf[:, POS][:, :2]).max(-1) < 1 / 2300
+    assert not (ball_at_centre & (ACTION_TABLE[s.action_b, THROTTLE] == 0)
+                & (np.abs(s.glob_bf[:, 51 + 3:51 + 5]).max(-1) < 1 / 2300)).any()
+
+
+def test_bc_train_exports_a_policy_the_bot_plays_with(labelled_replay, tmp_path):
+    replays, labels, _ = labelled_replay
+    cmd = [sys.executable, "-m", "training", "bc-train", "--replays", str(replays), "--labels", str(labels),
+           "--out", str(tmp_path / "run"), "--steps", "20", "--eval-every", "10", "--hidden", "32", "--layers", "2",
+           "--batch-size", "64", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = (tmp_path / "run" / "model" / "MODEL_CARD.md").read_text()
+    assert "top1" in card and "idm" in card.lower()
+    # a copy of the bot package with this policy bundled, loaded through bot.cfg like RLBotGUI does
+    bot_dir = tmp_path / "bot-package"
+    for name in ("bot", "bot.cfg", "appearance.cfg", "logo.png", "requirements.txt"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, bot_dir / name)
+    shutil.copytree(tmp_path / "run" / "model", bot_dir / "models" / "bc")
+    from training.evaluate import Config, main
+    report = main(Config(blue=str(bot_dir / "bot.cfg"), orange="baseline:chaser", games=2, seconds=10.0,
+                         countdown=0.5))
+    assert report["summary"]["games"] == 2
+    assert all(g["ticks"] > 1000 for g in report["games"])

@@ -1,0 +1,76 @@
+"""Behaviour-cloning samples from parsed replays + IDM labels: observations, targets, filters, split by replay.
+
+Kept: frames in kickoff-to-goal play where the acting player is present, not demolished, labelled, and its
+physics were freshly replicated in that frame (FRESH). Dropped: kickoff standing-still frames (ball at the
+centre, the car not moving, the label without throttle). Every car's on_ground / has_jump / has_flip comes
+from the IDM (replays do not carry them), as the bot will read them from the packet at play time.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
+from bot.frame import DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, VEL
+from bot.obs import build_obs
+from training.storage import read_shard
+
+
+@dataclass
+class BCSamples:
+    glob_bf: np.ndarray  # (N, GLOBAL_F) float32
+    others_bof: np.ndarray  # (N, MAX_OTHERS, OTHER_F) float32
+    action_b: np.ndarray  # (N,) int64 IDM label
+    replay_b: np.ndarray  # (N,) int32 index into `replays`
+    replays: list[str]
+
+    def __len__(self) -> int:
+        return len(self.action_b)
+
+
+def is_validation_replay(name: str, every: int = 10) -> bool:
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
+
+
+def replay_samples(arrays: dict, labels: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,))."""
+    cars = np.array(arrays["cars_tpf"], np.float32)  # (T, P, F), a copy: flags are overwritten below
+    ball, pads = np.asarray(arrays["ball_tf"]), np.asarray(arrays["pads_tk"])
+    team = np.asarray(arrays["team_p"])
+    segment_t = np.asarray(arrays["segment_t"])
+    action = np.asarray(labels["action_tp"]).astype(np.int64)  # (T, P), -1 = unlabelled
+    flags = np.asarray(labels["flags_tp3"], np.float32)  # (T, P, 3)
+    cars[..., [ON_GROUND, HAS_JUMP, HAS_FLIP]] = (flags > 0.5).astype(np.float32)
+
+    keep = ((segment_t[:, None] >= 0) & (cars[..., PRESENT] > 0.5) & (cars[..., FRESH] > 0.5)
+            & (cars[..., DEMOLISHED] < 0.5) & (action >= 0))  # (T, P)
+    standing = ((np.abs(ball[:, None, POS.start]) < 1) & (np.abs(ball[:, None, POS.start + 1]) < 1)
+                & (np.linalg.norm(cars[..., VEL][..., :2], axis=-1) < 1)
+                & (ACTION_TABLE[np.maximum(action, 0), THROTTLE] == 0))
+    rows, slots = np.nonzero(keep & ~standing)
+    prev = np.where(rows > 0, action[np.maximum(rows - 1, 0), slots], NOOP_ACTION)
+    same_segment = (rows > 0) & (segment_t[np.maximum(rows - 1, 0)] == segment_t[rows])
+    prev = np.where(same_segment & (prev >= 0), prev, NOOP_ACTION)
+    glob, others = build_obs(ball[rows], cars[rows], pads[rows], np.broadcast_to(team, (len(rows), len(team))),
+                             slots, prev)
+    return glob, others, action[rows, slots]
+
+
+def load_bc_samples(replays: Path, labels: Path) -> BCSamples:
+    """All usable samples of every labelled replay."""
+    names = sorted(p.name for p in Path(labels).iterdir() if (p / "meta.json").is_file())
+    if not names:
+        raise FileNotFoundError(f"no labelled replays in {labels}: run `python -m training label` first")
+    globs, others, actions, replay_ids = [], [], [], []
+    for i, name in enumerate(names):
+        arrays, _ = read_shard(Path(replays) / name)
+        lab, _ = read_shard(Path(labels) / name)
+        g, o, a = replay_samples(arrays, lab)
+        globs.append(g)
+        others.append(o)
+        actions.append(a)
+        replay_ids.append(np.full(len(a), i, np.int32))
+    return BCSamples(np.concatenate(globs), np.concatenate(others), np.concatenate(actions),
+                     np.concatenate(replay_ids), names)

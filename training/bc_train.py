@@ -1,0 +1,191 @@
+"""Behaviour cloning: train the bot's policy on IDM-labelled replays (one CPU by default; GPUs with torchrun).
+
+    python -m training bc-train --replays data/replays --labels data/labels --out runs/bc --export models/bc
+
+Samples are fresh frames of the acting player (bc_data.py); replays are split into train / validation by a
+hash of their name. Metrics: top-1 / top-5 action accuracy and per-control accuracy on held-out replays.
+"""
+
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from bot.actions import ACTION_TABLE, CONTROL_NAMES
+from bot.policy import Policy, PolicyConfig
+from training.bc_data import is_validation_replay, load_bc_samples
+from training.checkpoint import export_model, load_checkpoint, save_checkpoint
+from training.cli import arg
+from training.distributed import setup_distributed, teardown_distributed
+from training.storage import read_json, sha256_file, write_json
+
+
+@dataclass(frozen=True)
+class Config:
+    replays: Path = arg(Path("data/replays"), "parsed replays (`python -m training replays` output)")
+    labels: Path = arg(Path("data/labels"), "IDM labels (`python -m training label` output)")
+    out: Path = arg(Path("runs/bc"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
+    hidden: int = arg(256, "hidden width")
+    layers: int = arg(3, "trunk layers after pooling")
+    batch_size: int = arg(512, "samples per step per process")
+    steps: int = arg(10000, "optimizer steps")
+    lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
+    weight_decay: float = arg(1e-4, "AdamW weight decay")
+    log_every: int = arg(50, "steps between TensorBoard scalars")
+    eval_every: int = arg(1000, "steps between validation and checkpoints")
+    seed: int = arg(0, "seed")
+    device: str = arg("cpu", "cpu or cuda (with torchrun: one GPU per process)")
+    threads: int = arg(0, "torch CPU threads (0 = torch default)")
+    resume: bool = arg(False, "continue from <out>/checkpoint")
+    export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    warmup = max(1, cfg.steps // 50)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    return cfg.lr * 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, cfg.steps - warmup)))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, glob: torch.Tensor, others: torch.Tensor, action: torch.Tensor) -> dict:
+    model.eval()
+    logits = torch.cat([model(glob[i:i + 8192], others[i:i + 8192]) for i in range(0, len(glob), 8192)])
+    loss = torch.nn.functional.cross_entropy(logits, action).item()
+    top5 = logits.topk(5, -1).indices
+    pred = top5[:, 0]
+    out = {"loss": loss, "top1": (pred == action).float().mean().item(),
+           "top5": (top5 == action[:, None]).any(-1).float().mean().item()}
+    table = torch.from_numpy(ACTION_TABLE)
+    match = (table[pred] == table[action]).float().mean(0)
+    out.update({f"control_acc.{n}": match[i].item() for i, n in enumerate(CONTROL_NAMES)})
+    return out
+
+
+def train(cfg: Config) -> dict:
+    # ---- setup ----
+    env = setup_distributed(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + env.rank)
+    rng = np.random.default_rng([cfg.seed, env.rank])
+    data = load_bc_samples(cfg.replays, cfg.labels)
+    val_replay = np.array([is_validation_replay(n) for n in data.replays])
+    if not val_replay.any() or val_replay.all():  # tiny corpora: hold out the smallest replay
+        val_replay[:] = False
+        val_replay[np.bincount(data.replay_b, minlength=len(data.replays)).argmin()] = True
+    is_val = val_replay[data.replay_b]
+    if len(data.replays) == 1:  # a single replay: hold out its last 10% of play instead
+        is_val = np.arange(len(data)) >= 0.9 * len(data)
+    to_t = torch.from_numpy
+    train_idx = np.flatnonzero(~is_val)
+    val = (to_t(data.glob_bf[is_val]).to(env.device), to_t(data.others_bof[is_val]).to(env.device),
+           to_t(data.action_b[is_val]).to(env.device))
+    glob, others, action = to_t(data.glob_bf), to_t(data.others_bof), to_t(data.action_b)
+
+    model_cfg = PolicyConfig(hidden=cfg.hidden, layers=cfg.layers)
+    model = Policy(model_cfg).to(env.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    out = Path(cfg.out)
+    step, history = 0, []
+    if cfg.resume and (out / "checkpoint" / "state.json").is_file():
+        state = load_checkpoint(out / "checkpoint", model, optimizer, rng)
+        step, history = state["step"], state["history"]
+    ddp_model = DistributedDataParallel(model) if env.world > 1 else model
+    writer = None
+    if env.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        out.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(out / "tensorboard")
+        writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in asdict(cfg).items()), step)
+        print(f"bc-train: {len(train_idx):,} train / {int(is_val.sum()):,} val samples from "
+              f"{int((~val_replay).sum())} / {int(val_replay.sum())} replays, "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters, world size {env.world}")
+
+    # ---- loop ----
+    bar = tqdm(total=cfg.steps, initial=step, desc="bc-train", disable=not env.is_main, unit="step")
+    t_last, seen = time.perf_counter(), 0
+    while step < cfg.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        model.train()
+        idx = torch.from_numpy(rng.choice(train_idx, cfg.batch_size))
+        logits = ddp_model(glob[idx].to(env.device), others[idx].to(env.device))
+        loss = torch.nn.functional.cross_entropy(logits, action[idx].to(env.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        seen += cfg.batch_size * env.world
+        bar.update(1)
+        if env.is_main and step % cfg.log_every == 0:
+            now = time.perf_counter()
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/lr", lr_at(step, cfg), step)
+            writer.add_scalar("perf/samples_per_s", seen / (now - t_last), step)
+            t_last, seen = now, 0
+        if env.is_main and (step % cfg.eval_every == 0 or step == cfg.steps):
+            row = {"step": step, "train_loss": loss.item(), **{f"val.{k}": v for k, v in evaluate(model, *val).items()}}
+            for k, v in row.items():
+                if k.startswith("val."):
+                    writer.add_scalar(k.replace("val.", "val/"), v, step)
+            history.append(row)
+            save_checkpoint(out / "checkpoint", model, optimizer, step, rng, {"history": history, "config": asdict(cfg)})
+            tqdm.write(f"step {step}: val top1 {row['val.top1']:.3f} top5 {row['val.top5']:.3f}")
+    bar.close()
+
+    # ---- final save ----
+    if env.is_main:
+        writer.close()
+        write_json(out / "history.json", {"history": history})
+        from training.plots import plot_curves
+        plot_curves(history, out / "curves.png", keys=("val.top1", "val.top5", "val.control_acc.throttle",
+                                                       "val.control_acc.steer"))
+        config = {"model": model_cfg.to_dict(), "data": data_provenance(cfg, data.replays),
+                  "final_metrics": history[-1] if history else {}}
+        card = model_card(cfg, config, len(train_idx), int(is_val.sum()))
+        export_model(out / "model", model, config, card)
+        if cfg.export:
+            export_model(cfg.export, model, config, card, half=True)
+    teardown_distributed()
+    return {"history": history}
+
+
+def data_provenance(cfg: Config, replays: list[str]) -> dict:
+    labels_manifest = Path(cfg.labels) / "manifest.json"
+    idm = read_json(labels_manifest).get("idm_weights_sha256") if labels_manifest.is_file() else None
+    return {"replays": len(replays), "replay_sha256": replays, "idm_weights_sha256": idm,
+            "labels_manifest_sha256": sha256_file(labels_manifest) if labels_manifest.is_file() else None}
+
+
+def model_card(cfg: Config, config: dict, n_train: int, n_val: int) -> str:
+    last = config["final_metrics"]
+    rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in last.items() if k.startswith("val."))
+    return f"""# BC policy model card
+
+The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
+
+- Trained on {config['data']['replays']} labelled replays ({n_train:,} train / {n_val:,} validation samples:
+  fresh frames of the acting player, kickoff standing-still frames dropped, split by replay)
+- IDM that labelled them (weights sha256): {config['data']['idm_weights_sha256']}
+- Labels manifest sha256: {config['data']['labels_manifest_sha256']}
+- hidden {cfg.hidden}, layers {cfg.layers}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+- Command: `python -m training bc-train {' '.join(shlex.quote(a) for a in sys.argv[2:])}`
+
+## Held-out metrics (step {last.get('step', 0)})
+
+| metric | value |
+|---|---|
+{rows}
+"""
+
+
+def main(cfg: Config) -> None:
+    train(cfg)
