@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.constants import BACK_WALL_Y, CEILING_Z, SIDE_WALL_X
+from bot.constants import BACK_WALL_Y, BOOST_PAD_IS_BIG, CEILING_Z, SIDE_WALL_X
 from bot.frame import (
     BALL_FRESH,
     BLUE_SCORE,
@@ -96,6 +96,18 @@ def test_fresh_fraction_and_ball(duel):
         assert 0.40 <= car["fresh_fraction"] <= 0.50, car
     ball_fresh = frames.ball_tf[:, BALL_FRESH].mean()
     assert ball_fresh > max(c["fresh_fraction"] for c in meta["quality"]["cars"])
+
+
+def test_pad_timers_from_pickups(duel):
+    """Almost every pickup restarts the timer of a pad that our timers say was available (pads are located
+    from the cars' paths), and timers never exceed 10 s (big) / 4 s (small)."""
+    frames, _, _, meta = duel
+    restart_tk = np.diff(frames.pads_tk, axis=0) > 1.0
+    before = frames.pads_tk[:-1][restart_tk]
+    assert restart_tk.sum() >= 0.9 * meta["num_pickups"] > 30
+    assert (before < 0.1).mean() > 0.95
+    assert frames.pads_tk[:, BOOST_PAD_IS_BIG].max() == 10.0 and frames.pads_tk[:, ~BOOST_PAD_IS_BIG].max() == 4.0
+    assert (restart_tk.sum(0) > 0).sum() > 20  # pickups spread over most pads
 
 
 def test_segments_end_at_goals(duel):

@@ -61,7 +61,8 @@ BOOST_SCALE = 255.0  # replicated boost byte 0..255
 LEGACY_ROTATOR_NET = 7  # below this net version rotations are compressed rotators (see legacy_rotator_to_quat)
 LEGACY_SCALE_NET = 5  # below this net version positions and velocities are scaled down (boxcars, subtr-actor)
 MAX_DEMOLISHED_S = 4.0  # respawn takes 3 s; a demo never lasts longer than this without a new sample
-PAD_MATCH_UU = 400.0  # a pickup's car must be this close (xy) to a standard pad to locate the pad actor
+PAD_MATCH_UU = 300.0  # a pickup's car must pass this close (xy) to a standard pad to locate the pad actor
+PICKUP_WINDOW = 16  # frames before a pickup event searched for the car's pass over the pad
 # held car columns, reset when a new car actor spawns: boost and sticks unknown until replicated, flags off
 _DEFAULTS = {BOOST: np.nan, IN_THROTTLE: np.nan, IN_STEER: np.nan, IN_HANDBRAKE: 0.0, IN_BOOST: 0.0, IN_JUMP: 0.0,
              IN_DOUBLE_JUMP: 0.0, IN_DODGE: 0.0, **{c: 0.0 for c in range(IN_DODGE_TORQUE.start, IN_DODGE_TORQUE.stop)}}
@@ -192,24 +193,32 @@ def _car_columns(ev: NetworkEvents, player: Player, num_frames: int, demos: list
 
 
 def _pad_timers(ev: NetworkEvents, cars_tpf: np.ndarray, car_player: dict, time_t: np.ndarray) -> np.ndarray:
-    """(T, K) seconds until each pad is available, from pickups. Pad actors carry no location, so each is
-    matched to the standard pad nearest to the cars that picked it up (majority over its pickups)."""
+    """(T, K) seconds until each pad is available, from pickups. Pad actors carry no location and the pickup
+    reaches the replay up to ~0.5 s after the car drove over the pad, so each pickup is placed at the car's
+    closest approach to a standard pad within the preceding PICKUP_WINDOW frames, and each pad actor is
+    matched (by actor name) to the pad most of its pickups were closest to."""
     pickups = [(f, pad, car_player[car]) for f, pad, car in ev.pickups if car in car_player]
-    votes: dict[int, list[int]] = {}
-    if pickups:
-        frame_e, pad_e, player_e = (np.array(x) for x in zip(*pickups))
-        xy_e2 = cars_tpf[frame_e, player_e, POS][:, :2]
-        dist_ek = np.linalg.norm(xy_e2[:, None, :] - BOOST_PAD_LOCATIONS[None, :, :2], axis=2)  # (E, K)
-        for pad, k, dist in zip(pad_e.tolist(), dist_ek.argmin(1).tolist(), dist_ek.min(1).tolist()):
-            if dist < PAD_MATCH_UU:
-                votes.setdefault(pad, []).append(k)
-    pad_index = {pad: int(np.bincount(v).argmax()) for pad, v in votes.items()}
     t_n = len(time_t)
     last_pickup_tk = np.full((t_n, NUM_BOOST_PADS), -np.inf)
-    for k in range(NUM_BOOST_PADS):
-        frames = [f for f, pad, _ in ev.pickups if pad_index.get(pad) == k]
-        if frames:
-            last_pickup_tk[:, k] = hold(np.array(frames), time_t[frames], t_n, -np.inf)[:, 0]
+    if not pickups:
+        return np.zeros((t_n, NUM_BOOST_PADS), np.float32)
+    frame_e, pad_e, player_e = (np.array(x) for x in zip(*pickups))
+    window_ew = np.clip(frame_e[:, None] - np.arange(PICKUP_WINDOW)[None, :], 0, None)  # (E, W) frames
+    xy_ew2 = cars_tpf[window_ew, player_e[:, None], POS][..., :2]
+    dist_ewk = np.linalg.norm(xy_ew2[:, :, None, :] - BOOST_PAD_LOCATIONS[None, None, :, :2], axis=3)
+    dist_ek = dist_ewk.min(1)
+    name_e = [ev.actor_name[pad] for pad in pad_e.tolist()]  # pad actors are re-created under the same name
+    votes: dict[str, list[int]] = {}
+    for name, k, dist in zip(name_e, dist_ek.argmin(1).tolist(), dist_ek.min(1).tolist()):
+        if dist < PAD_MATCH_UU:
+            votes.setdefault(name, []).append(k)
+    pad_index = {name: int(np.bincount(v).argmax()) for name, v in votes.items()}
+    k_e = np.array([pad_index.get(name, -1) for name in name_e])
+    e = np.flatnonzero(k_e >= 0)
+    when_e = window_ew[e, dist_ewk[e, :, k_e[e]].argmin(1)]  # frame of closest approach to the matched pad
+    for k in np.unique(k_e[e]):
+        frames = when_e[k_e[e] == k]
+        last_pickup_tk[:, k] = hold(frames, time_t[frames], t_n, -np.inf)[:, 0]
     return np.clip(BOOST_PAD_RESPAWN_S - (time_t[:, None] - last_pickup_tk), 0.0, None).astype(np.float32)
 
 

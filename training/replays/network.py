@@ -84,7 +84,7 @@ class NetworkEvents:
     car_pri: dict[int, int] = field(default_factory=dict)  # car serial -> PRI serial
     pri_info: dict[int, dict] = field(default_factory=dict)  # PRI serial -> {name, uid, team_serial}
     demolitions: list = field(default_factory=list)  # [(frame, victim car serial)]
-    pickups: list = field(default_factory=list)  # [(frame, pad serial, instigator car serial)]
+    pickups: list = field(default_factory=list)  # [(frame, pad serial, instigator car serial)]; a pad is its name
     game: list = field(default_factory=list)  # [(frame, kind: game column or GAME_*, value)]
     team_scores: list = field(default_factory=list)  # [(frame, team 0/1, score)]
     playlist: int | None = None
@@ -133,7 +133,7 @@ def replay_to_events(replay: dict) -> NetworkEvents:
                        net_version=replay.get("net_version") or 0)
     alive: dict[int, int] = {}  # actor id -> serial
     comp_column: dict[int, int] = {}  # component serial -> car column
-    pickup_state: dict[int, object] = {}  # pad serial -> last replicated pickup value
+    pickup_state: dict[str, object] = {}  # pad actor name -> last replicated pickup value
     last_demo: dict[int, object] = {}  # car serial -> last demolish attribute (re-sends are not new demos)
     balls_alive = 0
     for t, frame in enumerate(frames):
@@ -220,9 +220,10 @@ def replay_to_events(replay: dict) -> NetworkEvents:
                 data = attr.get("PickupNew") or attr.get("Pickup") or {}
                 picked = data.get("picked_up")
                 car = alive.get(_active_actor(data.get("instigator", -1)))
-                changed = pickup_state.get(serial) != picked
-                pickup_state[serial] = picked
-                is_pickup = changed if code == _PICKUP_NEW else bool(picked)
+                name = ev.actor_name[serial]  # pad actors are re-created under the same name: key state by name
+                changed = pickup_state.get(name) != picked
+                pickup_state[name] = picked
+                is_pickup = changed and (code == _PICKUP_NEW or bool(picked))
                 if is_pickup and car is not None and ev.actor_class[car] == CAR:
                     ev.pickups.append((t, serial, car))
             elif code == _SCORE:

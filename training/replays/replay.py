@@ -16,7 +16,7 @@ from bot.frame import BALL_FRESH, FRESH, PRESENT, Frames
 from training.replays.frames import Player, events_to_frames
 from training.replays.network import SPECIAL, NetworkEvents, replay_to_events
 
-PARSER_VERSION = "replays-1"  # bump when the output of the same replay changes
+PARSER_VERSION = "replays-2"  # bump when the output of the same replay changes
 FPS_RANGE = (15.0, 40.0)  # network frame rate (median); busy servers record ~20-25 Hz, RL-RPT used 25-35
 SOCCAR_BALLS = {"Archetypes.Ball.Ball_Default", "Archetypes.Ball.Ball_WorldCup"}
 # ProjectX.GRI_X:ReplicatedGamePlaylist ids of standard soccar: casual 1-4, private 6, offline 8, ranked 10-13,
