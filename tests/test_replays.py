@@ -18,6 +18,7 @@ from bot.frame import (
     FRESH,
     HAS_FLIP,
     HAS_JUMP,
+    KICKOFF_PAUSE,
     ON_GROUND,
     ORANGE_SCORE,
     POS,
@@ -119,6 +120,8 @@ def test_segments_end_at_goals(duel):
         score = frames.game_tf[stop - 1, BLUE_SCORE + team] - frames.game_tf[start, BLUE_SCORE + team]
         assert team < 0 or score == 1
     assert (segment_t == -1).sum() > 0  # countdowns and goal replays are outside every segment
+    assert (frames.game_tf[segments[:, 0], KICKOFF_PAUSE] == 1).all()  # play starts paused for the kickoff
+    assert (frames.game_tf[segments[:, 1] - 1, KICKOFF_PAUSE] == 0).all()  # and the ball was hit before a goal
 
 
 def test_demolition_flag():
