@@ -5,6 +5,8 @@ packet itself where rlgym-compat would smooth them: on_ground is the raw `has_wh
 a 6-tick grace) so it means the same as the simulator's `is_on_ground`.
 """
 
+import math
+
 import numpy as np
 from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPacket
 from rlgym_compat import GameState
@@ -37,6 +39,34 @@ def default_field_info() -> FieldInfoPacket:
     return info
 
 
+def _finite(v: float) -> float:
+    return v if math.isfinite(v) else 0.0
+
+
+def _rotations_finite(packet: GameTickPacket) -> bool:
+    """rlgym-compat's trigonometry raises on non-finite angles; everything else is cleaned up later."""
+    for i in range(min(packet.num_cars, len(packet.game_cars))):
+        r = packet.game_cars[i].physics.rotation
+        if not (math.isfinite(r.pitch) and math.isfinite(r.yaw) and math.isfinite(r.roll)):
+            return False
+    r = packet.game_ball.physics.rotation
+    return math.isfinite(r.pitch) and math.isfinite(r.yaw) and math.isfinite(r.roll)
+
+
+def sanitised_copy(packet: GameTickPacket, num_pads: int) -> GameTickPacket:
+    """A copy of a broken packet that decodes: non-finite physics set to 0, counts clipped to what exists."""
+    pkt = GameTickPacket.from_buffer_copy(bytes(packet))
+    pkt.num_boost = max(0, min(pkt.num_boost, num_pads))
+    pkt.num_cars = max(0, min(pkt.num_cars, len(pkt.game_cars)))
+    bodies = [pkt.game_cars[i].physics for i in range(pkt.num_cars)] + [pkt.game_ball.physics]
+    for body in bodies:
+        for vec in (body.location, body.velocity, body.angular_velocity):
+            vec.x, vec.y, vec.z = _finite(vec.x), _finite(vec.y), _finite(vec.z)
+        rot = body.rotation
+        rot.pitch, rot.yaw, rot.roll = _finite(rot.pitch), _finite(rot.yaw), _finite(rot.roll)
+    return pkt
+
+
 class PacketDecoder:
     """Keeps the rlgym-compat GameState between packets (it tracks per-slot counters) and emits Frames."""
 
@@ -45,6 +75,8 @@ class PacketDecoder:
 
     def packet_to_frame(self, packet: GameTickPacket, ticks_elapsed: int = 1) -> Frames:
         """One moment (T = 1) with every car in packet slot order."""
+        if packet.num_boost > len(self.state.boost_pads) or not _rotations_finite(packet):
+            packet = sanitised_copy(packet, len(self.state.boost_pads))
         self.state.decode(packet, ticks_elapsed)
         players = self.state.players
         n = len(players)
