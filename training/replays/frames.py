@@ -178,10 +178,10 @@ def _car_columns(ev: NetworkEvents, player: Player, num_frames: int, demos: list
     dodging_t = car_tf[:, IN_DODGE] == 1  # the recorded torque only means something during a dodge
     car_tf[~dodging_t, IN_DODGE_TORQUE] = 0.0
     fresh_frames = np.flatnonzero(fresh_t)
-    limit = int(round(MAX_DEMOLISHED_S * 30))
-    for frame in demos:  # demolished until the car's next replicated sample (its respawn)
+    for frame in demos:  # demolished until the car's next replicated sample (its respawn), at most 4 s
         nxt = fresh_frames[np.searchsorted(fresh_frames, frame, side="right"):]
-        stop = min(int(nxt[0]) if len(nxt) else num_frames, frame + limit, num_frames)
+        limit = int(np.searchsorted(ev.time_t, ev.time_t[frame] + MAX_DEMOLISHED_S))
+        stop = min(int(nxt[0]) if len(nxt) else num_frames, limit)
         car_tf[frame:stop, DEMOLISHED] = 1.0
         present_t[frame:stop] = True
     car_tf[:, FRESH] = fresh_t & present_t
