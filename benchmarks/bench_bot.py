@@ -1,0 +1,98 @@
+"""get_output cost per tick on one CPU thread: our bot vs Nexto's agent, on the same packets, same run.
+
+Usage: python benchmarks/bench_bot.py [--ticks 3000] [--team-size 1] [--model models/bc]
+Packets come from a simulated game between two chasers. Without models/bc, a randomly initialised policy of
+the default size is timed (the cost does not depend on the weights).
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from rlbot.utils.structures.game_data_struct import GameTickPacket  # noqa: E402
+
+import bot.bot as bot_module  # noqa: E402
+from bot.policy import Policy, PolicyConfig  # noqa: E402
+from training.checkpoint import export_model  # noqa: E402
+from training.sim.drivers import prepare_agent  # noqa: E402
+from training.sim.rocketsim import GameClock, field_info_packet, make_arena, sim_to_packet  # noqa: E402
+
+
+def record_packets(team_size: int, ticks: int) -> tuple[list[bytes], object]:
+    import RocketSim as rs
+    arena = make_arena(team_size, team_size, seed=0)
+    rng = np.random.default_rng(0)
+    clock = GameClock(kickoff_pause=False)
+    packets = []
+    for t in range(ticks):
+        if t % 30 == 0:
+            for car in arena.get_cars():
+                car.set_controls(rs.CarControls(throttle=1.0, steer=float(rng.uniform(-1, 1)), boost=bool(rng.random() < 0.5)))
+        arena.step(1)
+        packets.append(bytes(sim_to_packet(arena, clock)))
+    return packets, field_info_packet(arena)
+
+
+def time_agent(agent, packets: list[bytes]) -> np.ndarray:
+    times = []
+    for raw in packets:
+        pkt = GameTickPacket.from_buffer_copy(raw)
+        start = time.perf_counter()
+        agent.get_output(pkt)
+        times.append(time.perf_counter() - start)
+    return np.array(times[100:]) * 1000  # ms, warm-up dropped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ticks", type=int, default=3000)
+    parser.add_argument("--team-size", type=int, default=1)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "bc")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    packets, field_info = record_packets(args.team_size, args.ticks)
+    model_dir = args.model
+    if not (model_dir / "model.safetensors").is_file():
+        model_dir = Path(tempfile.mkdtemp()) / "bc"
+        export_model(model_dir, Policy(PolicyConfig()), {"model": PolicyConfig().to_dict()}, "benchmark", half=True)
+        print(f"(no bundled policy: timing a random {PolicyConfig()} policy)")
+    bot_module.MODEL_DIR = model_dir
+    ours = bot_module.RLRPTBot("rl-rpt", 0, 0)
+    prepare_agent(ours, field_info, [None])
+    agents = {"rl-rpt": ours}
+    try:
+        from training.teachers.nexto import NextoAgent
+        nexto = NextoAgent("nexto", 0, 0)
+        prepare_agent(nexto, field_info, [None])
+        agents["nexto"] = nexto
+    except (FileNotFoundError, ValueError) as err:
+        print(f"(Nexto not timed: {err})")
+    results = {name: [] for name in agents}
+    for _ in range(args.repeats):
+        for name, agent in agents.items():
+            results[name].append(time_agent(agent, packets))
+    print(f"| agent ({args.team_size}v{args.team_size}) | p50 ms | p99 ms | mean ms |")
+    print("|---|---|---|---|")
+    summary = {}
+    for name, runs in results.items():
+        p50 = statistics.median(float(np.percentile(r, 50)) for r in runs)
+        p99 = statistics.median(float(np.percentile(r, 99)) for r in runs)
+        mean = statistics.median(float(r.mean()) for r in runs)
+        summary[name] = (p50, p99, mean)
+        print(f"| {name} | {p50:.3f} | {p99:.3f} | {mean:.3f} |")
+    if "nexto" in summary:
+        a, b = summary["rl-rpt"], summary["nexto"]
+        print(f"ratio rl-rpt / nexto: p50 {a[0] / b[0]:.2f}, p99 {a[1] / b[1]:.2f}, mean {a[2] / b[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
