@@ -54,13 +54,14 @@ class Config:
 
 
 def measure_hold_gaps(root: Path, max_gap: int = 4) -> tuple[np.ndarray, np.ndarray, dict]:
-    """P(gap = 1..max_gap frames between physics updates) for cars and the ball, from parsed replays' FRESH flags.
-    Longer gaps (demolitions, goal resets, missing data) are not holds and are left out."""
+    """P(gap = 1..max_gap frames between physics updates) for cars and the ball, from parsed replays' FRESH flags
+    in kickoff-to-goal play. Longer gaps (demolitions, goal resets, missing data) are not holds: left out."""
     counts = {"car": np.zeros(max_gap), "ball": np.zeros(max_gap)}
     shards = sorted(p for p in Path(root).iterdir() if (p / "meta.json").is_file())
     for path in shards:
         arrays, _ = read_shard(path)
-        cars, ball = np.asarray(arrays["cars_tpf"]), np.asarray(arrays["ball_tf"])
+        in_play = np.asarray(arrays["segment_t"]) >= 0
+        cars, ball = np.asarray(arrays["cars_tpf"])[in_play], np.asarray(arrays["ball_tf"])[in_play]
         series = [("ball", ball[:, -1] > 0.5)]
         series += [("car", (cars[:, p, FRESH] > 0.5) & (cars[:, p, PRESENT] > 0.5)) for p in range(cars.shape[1])]
         for kind, fresh in series:
