@@ -15,6 +15,7 @@ STAGES = {
     "bc-train": "training.bc_train",
     "simulate": "training.simulate",
     "replays": "training.replays",
+    "download": "training.download",
 }
 
 
