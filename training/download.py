@@ -293,9 +293,10 @@ def main(cfg: Config) -> dict:
                 page = client.get_json(url)
             except (ApiError, ValueError) as e:  # ValueError: not JSON
                 raise SystemExit(f"download: listing replays failed: {e}") from None
+            items = page.get("list") or []
             nxt = page.get("next")
-            url = urljoin(client.api, nxt) if nxt else None
-            for item in page.get("list") or []:
+            url = urljoin(client.api, nxt) if nxt and items else None  # an empty page ends the listing too
+            for item in items:
                 if have >= cfg.count:
                     break
                 replay_id = str(item.get("id", ""))
