@@ -15,6 +15,8 @@ STAGES = {
     "bc-train": "training.bc_train",
     "simulate": "training.simulate",
     "replays": "training.replays",
+    "pipeline": "training.pipeline",
+    "report": "training.report",
     "download": "training.download",
 }
 

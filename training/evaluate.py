@@ -26,6 +26,7 @@ class Config:
     countdown: float = arg(3.0, "kickoff countdown, s (cars frozen, as in the game)")
     json: Path | None = arg(None, "write the per-game results and the summary to this JSON file")
     plot: Path | None = arg(None, "folder for a top-down PNG of each game's trajectories")
+    gif: Path | None = arg(None, "write an animated top-down GIF of game 0 here (training/animate.py)")
 
 
 def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -78,6 +79,10 @@ def main(cfg: Config) -> dict:
                 plot_game(result.trajectory, teams, result.blue + result.orange,
                           f"game {g}: blue {result.blue_goals} - {result.orange_goals} orange",
                           Path(cfg.plot) / f"game-{g:03d}.png")
+            if cfg.gif and g == 0 and result.trajectory:
+                from training.animate import animate_game
+                animate_game(result.trajectory, [0] * len(result.blue) + [1] * len(result.orange), result.blue
+                             + result.orange, f"final {result.blue_goals}-{result.orange_goals}", cfg.gif)
     finally:
         for d in drivers_a + drivers_b:
             d.close()
