@@ -74,7 +74,7 @@ def test_get_output_survives_100k_random_and_broken_packets(bot_with_random_poli
     rng = np.random.default_rng(0)
     packet = GameTickPacket()
     bad = acted = 0
-    for i in range(PACKETS):
+    for _ in range(PACKETS):
         random_packet(rng, packet)
         agent.index = int(rng.integers(-1, 9)) if rng.random() < 0.05 else agent.index if agent.index in range(8) else 0
         agent.team = int(rng.integers(0, 2)) if rng.random() < 0.01 else agent.team  # team changes

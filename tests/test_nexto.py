@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION
-from bot.frame import FORWARD, ON_GROUND, POS, PRESENT, Frames
+from bot.frame import FORWARD, POS, PRESENT, Frames
 from training.sim.rocketsim import make_arena, sim_to_frame
 from training.teachers.nexto import (
     DEFAULT_NEXTO_PATH, F_FORWARD, F_POS, IS_BALL, IS_BOOST, IS_MATE, IS_OPP, IS_SELF, NUM_FEATURES, OnGroundGrace,

@@ -15,7 +15,7 @@ from bot.actions import NUM_ACTIONS
 from bot.frame import PRESENT
 from training.sim.recorder import SLOTS, replay_shard, run_shard, unpack_equiv
 from training.simulate import Config, main, make_teacher
-from training.storage import read_json, read_shard
+from training.storage import read_json
 from training.teachers.nexto import DEFAULT_NEXTO_PATH
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,10 @@ from training.idm.features import window_features, window_rows
 from training.idm.model import IDMConfig, build_idm
 
 
-def load_idm(folder: Path, device: torch.device = torch.device("cpu")) -> tuple[torch.nn.Module, IDMConfig]:
-    """An exported IDM (models/idm or <run>/model) ready for inference."""
+def load_idm(folder: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, IDMConfig]:
+    """An exported IDM (models/idm or <run>/model) ready for inference (on the CPU unless `device`)."""
     folder = Path(folder)
+    device = device or torch.device("cpu")
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no exported IDM (config.json + model.safetensors); train one "
                                 "with `python -m training idm-train` or use models/idm")

@@ -113,7 +113,7 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def receive(self) -> Controls: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
         """Release processes or files (nothing by default)."""
 
 
