@@ -426,5 +426,5 @@ def main(cfg: Config) -> list[dict]:
                                              "stages": rows})
     ran = [r["stage"] for r in rows if r["action"] != "skip"]
     print(f"pipeline done in {total:.1f} s; ran: {', '.join(ran) or 'nothing (all current)'}"
-          + (f"; report: {plan.work / 'report' / 'report.md'}" if cfg.shard == "0/1" else ""), flush=True)
+          + (f"; report: {plan.work / 'report' / 'report.md'}" if stages[-1].name == "report" else ""), flush=True)
     return rows
