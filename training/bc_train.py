@@ -22,6 +22,7 @@ from bot.policy import Policy, PolicyConfig
 from training.bc_data import is_validation_replay, load_bc_samples
 from training.checkpoint import export_model, load_checkpoint, save_checkpoint
 from training.cli import arg
+from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
 from training.storage import read_json, sha256_file, write_json
 
@@ -44,13 +45,6 @@ class Config:
     threads: int = arg(0, "torch CPU threads (0 = torch default)")
     resume: bool = arg(False, "continue from <out>/checkpoint")
     export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
-
-
-def lr_at(step: int, cfg: Config) -> float:
-    warmup = max(1, cfg.steps // 50)
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    return cfg.lr * 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, cfg.steps - warmup)))
 
 
 @torch.no_grad()
@@ -113,7 +107,7 @@ def train(cfg: Config) -> dict:
     t_last, seen = time.perf_counter(), 0
     while step < cfg.steps:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         model.train()
         idx = torch.from_numpy(rng.choice(train_idx, cfg.batch_size))
         logits = ddp_model(glob[idx].to(env.device), others[idx].to(env.device))
@@ -128,7 +122,7 @@ def train(cfg: Config) -> dict:
         if env.is_main and step % cfg.log_every == 0:
             now = time.perf_counter()
             writer.add_scalar("train/loss", loss.item(), step)
-            writer.add_scalar("train/lr", lr_at(step, cfg), step)
+            writer.add_scalar("train/lr", cosine_lr(step, cfg.steps, cfg.lr), step)
             writer.add_scalar("perf/samples_per_s", seen / (now - t_last), step)
             t_last, seen = now, 0
         if env.is_main and (step % cfg.eval_every == 0 or step == cfg.steps):

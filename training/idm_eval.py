@@ -90,7 +90,7 @@ def evaluate_replays(model, cfg_model, root: Path, max_lag: int, device) -> dict
 
 def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> None:
     """One 3x3 matrix per control: predicted value vs the label's value (label = nearest equivalent row)."""
-    from training.plots import plt
+    from training.plots import plt, save_figure
     rows = ACTION_TABLE[pred]
     agree = per_control_match(pred, equiv)
     # the label's value per control = predicted value where it matched, else the closest equivalent row's value
@@ -111,10 +111,7 @@ def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> N
         ax.set_title(f"{CONTROL_NAMES[c]}: {agree[:, c].mean():.3f}", fontsize=9)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("label", fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(cfg: Config) -> dict:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from bot.frame import FRESH, PRESENT
 from training.checkpoint import export_model, load_checkpoint, save_checkpoint
 from training.cli import arg
+from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.metrics import batch_metrics
@@ -72,14 +73,6 @@ def measure_hold_gaps(root: Path, max_gap: int = 4) -> tuple[np.ndarray, np.ndar
     car, ball = counts["car"] / counts["car"].sum(), counts["ball"] / max(counts["ball"].sum(), 1)
     return car, ball, {"replays": len(shards), "car_gap_counts": counts["car"].tolist(),
                        "ball_gap_counts": counts["ball"].tolist()}
-
-
-def lr_at(step: int, cfg: Config) -> float:
-    warmup = max(1, cfg.steps // 50)
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, cfg.steps - warmup)
-    return cfg.lr * 0.5 * (1 + np.cos(np.pi * progress))
 
 
 def to_tensors(batch, device: torch.device):
@@ -136,7 +129,7 @@ def train(cfg: Config) -> dict:
     t_last, samples_since = time.perf_counter(), 0
     while step < cfg.steps:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         model.train()
         batch = train_data.batch(rng, cfg.batch_size, cfg.half_width, cfg.corrupt_prob, car_gaps, ball_gaps)
         x, equiv, flags = to_tensors(batch, device)
@@ -154,7 +147,7 @@ def train(cfg: Config) -> dict:
             writer.add_scalar("train/loss", loss.item(), step)
             writer.add_scalar("train/action_loss", float(parts["action"]), step)
             writer.add_scalar("train/flag_loss", float(parts["flags"]), step)
-            writer.add_scalar("train/lr", lr_at(step, cfg), step)
+            writer.add_scalar("train/lr", cosine_lr(step, cfg.steps, cfg.lr), step)
             writer.add_scalar("perf/samples_per_s", samples_since / (now - t_last), step)
             t_last, samples_since = now, 0
             bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -43,6 +43,11 @@ def plot_game(trajectory: dict, teams: list[int], names: list[str], title: str, 
         ax.plot(cars[:, p, 0], cars[:, p, 1], color=color, lw=0.7, alpha=0.8, label=f"{name} ({'blue' if team == 0 else 'orange'})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7, frameon=False)
     ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Tight layout, create the folder, write the PNG, free the figure."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,9 +75,4 @@ def plot_curves(history: list[dict], path: Path, keys: tuple[str, ...] = ("clean
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
