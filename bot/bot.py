@@ -67,8 +67,10 @@ class RLRPTBot(BaseAgent):
         self.rng = np.random.default_rng(self.index)
         torch.set_num_threads(1)
         self.policy = None
+        self.feed_previous_action = True
         if (MODEL_DIR / "model.safetensors").is_file():
-            self.policy, _ = load_policy(MODEL_DIR)
+            self.policy, config = load_policy(MODEL_DIR)
+            self.feed_previous_action = config["model"].get("previous_action", True)
         else:
             self._log_once("no-model", f"no policy at {MODEL_DIR}; sending neutral controls")
 
@@ -104,7 +106,8 @@ class RLRPTBot(BaseAgent):
     def decide(self, frame) -> int:
         """One action index for this car from one moment (Frames with T = 1)."""
         glob, others = build_obs(frame.ball_tf, frame.cars_tpf, frame.pads_tk, frame.team_p[None],
-                                 np.array([self.index]), np.array([self.prev_action]))
+                                 np.array([self.index]),
+                                 np.array([self.prev_action if self.feed_previous_action else NOOP_ACTION]))
         logits = self.policy(torch.from_numpy(glob), torch.from_numpy(others))[0]  # (A,)
         if frame.game_tf[0, KICKOFF_PAUSE] > 0:
             logits = logits.masked_fill(NO_THROTTLE, float("-inf"))

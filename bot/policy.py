@@ -19,6 +19,7 @@ from bot.obs import GLOBAL_F, O_PRESENT, OTHER_F
 class PolicyConfig:
     hidden: int = 256
     layers: int = 3  # trunk layers after pooling
+    previous_action: bool = True  # False: the observation's previous-action columns are always the no-op
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from bot.actions import ACTION_TABLE, CONTROL_NAMES
+from bot.actions import ACTION_TABLE, CONTROL_NAMES, NOOP_ACTION
+from bot.obs import G_PREV_ACTION
 from bot.policy import Policy, PolicyConfig
 from training.bc_data import is_validation_replay, load_bc_samples
 from training.checkpoint import export_model, load_checkpoint, save_checkpoint
@@ -34,6 +35,7 @@ class Config:
     out: Path = arg(Path("runs/bc"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
     hidden: int = arg(256, "hidden width")
     layers: int = arg(3, "trunk layers after pooling")
+    previous_action: bool = arg(True, "show the policy the previous action (off: it cannot just copy it)")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
@@ -79,11 +81,12 @@ def train(cfg: Config) -> dict:
         is_val = np.arange(len(data)) >= 0.9 * len(data)
     to_t = torch.from_numpy
     train_idx = np.flatnonzero(~is_val)
-    val = (to_t(data.glob_bf[is_val]).to(env.device), to_t(data.others_bof[is_val]).to(env.device),
-           to_t(data.action_b[is_val]).to(env.device))
+    if not cfg.previous_action:  # the no-op row: what the bot will feed too (PolicyConfig.previous_action)
+        data.glob_bf[:, G_PREV_ACTION] = ACTION_TABLE[NOOP_ACTION]
     glob, others, action = to_t(data.glob_bf), to_t(data.others_bof), to_t(data.action_b)
+    val = (glob[is_val].to(env.device), others[is_val].to(env.device), action[is_val].to(env.device))
 
-    model_cfg = PolicyConfig(hidden=cfg.hidden, layers=cfg.layers)
+    model_cfg = PolicyConfig(hidden=cfg.hidden, layers=cfg.layers, previous_action=cfg.previous_action)
     model = Policy(model_cfg).to(env.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     out = Path(cfg.out)
@@ -170,7 +173,7 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
   fresh frames of the acting player, kickoff standing-still frames dropped, split by replay)
 - IDM that labelled them (weights sha256): {config['data']['idm_weights_sha256']}
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
-- hidden {cfg.hidden}, layers {cfg.layers}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+- hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
 - Command: `python -m training bc-train {' '.join(shlex.quote(a) for a in sys.argv[2:])}`
 
 ## Held-out metrics (step {last.get('step', 0)})
