@@ -6,8 +6,6 @@ Samples are fresh frames of the acting player (bc_data.py); replays are split in
 hash of their name. Metrics: top-1 / top-5 action accuracy and per-control accuracy on held-out replays.
 """
 
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from bot.actions import ACTION_TABLE, CONTROL_NAMES, NOOP_ACTION
 from bot.obs import G_PREV_ACTION
 from bot.policy import Policy, PolicyConfig
 from training.bc_data import is_validation_replay, load_bc_samples
-from training.checkpoint import export_model, load_checkpoint, save_checkpoint
+from training.checkpoint import command_line, export_model, load_checkpoint, metrics_table, save_checkpoint
 from training.cli import arg
 from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
@@ -164,7 +162,7 @@ def data_provenance(cfg: Config, replays: list[str]) -> dict:
 
 def model_card(cfg: Config, config: dict, n_train: int, n_val: int) -> str:
     last = config["final_metrics"]
-    rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in last.items() if k.startswith("val."))
+    rows = metrics_table(last, lambda k: k.startswith("val."))
     return f"""# BC policy model card
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
@@ -174,7 +172,7 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
 - IDM that labelled them (weights sha256): {config['data']['idm_weights_sha256']}
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
 - hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
-- Command: `python -m training bc-train {' '.join(shlex.quote(a) for a in sys.argv[2:])}`
+- Command: `{command_line()}`
 
 ## Held-out metrics (step {last.get('step', 0)})
 

@@ -7,7 +7,9 @@ kill leaves the previous checkpoint intact. An exported model is `model.safetens
 """
 
 import os
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,16 @@ def export_model(folder: Path, model: torch.nn.Module, config: dict, card: str, 
     write_json(folder / "config.json", {**config, "weights_sha256": digest, "dtype": "float16" if half else "float32"})
     (folder / "MODEL_CARD.md").write_text(card)
     return digest
+
+
+def command_line() -> str:
+    """The `python -m training <stage> ...` command of this process, quoted, for model cards."""
+    return "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def metrics_table(row: dict, keys) -> str:
+    """Markdown table rows `| key | value |` for the float metrics of `row` whose key passes `keys(key)`."""
+    return "\n".join(f"| {k} | {v:.4f} |" for k, v in row.items() if isinstance(v, float) and keys(k))
 
 
 def load_exported(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:

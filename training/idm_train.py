@@ -8,8 +8,6 @@ measured on parsed replays (--replays) when given. Resumes from <out>/checkpoint
 """
 
 import json
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.frame import FRESH, PRESENT
-from training.checkpoint import export_model, load_checkpoint, save_checkpoint
+from training.checkpoint import command_line, export_model, load_checkpoint, metrics_table, save_checkpoint
 from training.cli import arg
 from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
@@ -183,7 +181,7 @@ def train(cfg: Config) -> dict:
 
 def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int) -> str:
     last = history[-1] if history else {}
-    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in last.items() if isinstance(v, float) and k != "train_loss")
+    metrics = metrics_table(last, lambda k: k != "train_loss")
     return f"""# IDM model card
 
 Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
@@ -194,7 +192,7 @@ Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) 
 - Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
 - Replay-style hold gaps (P of 1..4 frames): cars {np.round(gaps['car'], 4).tolist()}, ball {np.round(gaps['ball'], 4).tolist()} ({gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays)
 - Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}
-- Command: `python -m training idm-train {' '.join(shlex.quote(a) for a in sys.argv[2:])}`
+- Command: `{command_line()}`
 
 ## Validation metrics (step {last.get('step', 0)})
 
