@@ -1,7 +1,8 @@
 """RocketSim set-up and the simulator adapters: RocketSim state -> Frames, and -> RLBot v4 GameTickPacket.
 
-Both adapters read the same per-car snapshot (`read_cars`), so the frame built directly and the frame built
-through a packet can only differ where the packet itself loses information (tests/test_sources.py).
+The packet is written from the very Frames `sim_to_frame` returns (bot.packet.frames_to_packet), so the frame
+built directly and the frame built through a packet can only differ where the packet itself loses information
+(tests/test_sources.py).
 """
 
 import importlib.metadata
@@ -11,12 +12,13 @@ import numpy as np
 import RocketSim as rs
 from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPacket
 
-from bot.constants import BOOST_PAD_RESPAWN_S, NUM_BOOST_PADS, TICK_RATE
+from bot.constants import BOOST_PAD_RESPAWN_S, TICK_RATE
 from bot.frame import (
     ANG_VEL, BALL_F, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, FORWARD, FRESH, GAME_F, HAS_FLIP, HAS_JUMP, IS_OVERTIME,
     KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE, POS, PRESENT, RECORDED_INPUTS, SECONDS_REMAINING, UP, VEL, Frames,
     pad_timers_from_active,
 )
+from bot.packet import frames_to_packet
 
 _INITIALISED = []  # RocketSim.init may run once per process
 
@@ -108,10 +110,9 @@ def read_pads(arena: rs.Arena) -> tuple[np.ndarray, np.ndarray]:
     return active, np.where(active, 0.0, since_pickup).astype(np.float32)
 
 
-def sim_to_frame(arena: rs.Arena, clock: GameClock | None = None) -> Frames:
-    """The arena's current moment as Frames with T = 1 (cars in `get_cars()` order)."""
-    clock = clock or GameClock()
-    cars, teams, _ = read_cars(arena)
+def _sim_frame(arena: rs.Arena, clock: GameClock) -> tuple[Frames, list]:
+    """The arena's moment as Frames (T = 1) and the raw CarStates it was read from."""
+    cars, teams, states = read_cars(arena)
     active, since = read_pads(arena)
     game = np.zeros((1, GAME_F), np.float32)
     game[0, BLUE_SCORE] = arena.blue_score
@@ -119,8 +120,14 @@ def sim_to_frame(arena: rs.Arena, clock: GameClock | None = None) -> Frames:
     game[0, SECONDS_REMAINING] = clock.seconds_remaining
     game[0, KICKOFF_PAUSE] = clock.kickoff_pause
     game[0, IS_OVERTIME] = clock.overtime
-    return Frames(time_t=np.array([clock.seconds_elapsed(arena)]), game_tf=game, ball_tf=read_ball(arena)[None],
-                  cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=teams)
+    frames = Frames(time_t=np.array([clock.seconds_elapsed(arena)]), game_tf=game, ball_tf=read_ball(arena)[None],
+                    cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=teams)
+    return frames, states
+
+
+def sim_to_frame(arena: rs.Arena, clock: GameClock | None = None) -> Frames:
+    """The arena's current moment as Frames with T = 1 (cars in `get_cars()` order)."""
+    return _sim_frame(arena, clock or GameClock())[0]
 
 
 def field_info_packet(arena: rs.Arena) -> FieldInfoPacket:
@@ -130,68 +137,31 @@ def field_info_packet(arena: rs.Arena) -> FieldInfoPacket:
     info.num_boosts = len(pads)
     for j, pad in enumerate(pads):
         pos = pad.get_pos()
-        info.boost_pads[j].location.x, info.boost_pads[j].location.y, info.boost_pads[j].location.z = pos.x, pos.y, pos.z
+        loc = info.boost_pads[j].location
+        loc.x, loc.y, loc.z = pos.x, pos.y, pos.z
         info.boost_pads[j].is_full_boost = pad.is_big
     return info
 
 
-def _set_vec(target, values) -> None:
-    target.x, target.y, target.z = float(values[0]), float(values[1]), float(values[2])
-
-
 def sim_to_packet(arena: rs.Arena, clock: GameClock, names: list[str] | None = None,
                   packet: GameTickPacket | None = None) -> GameTickPacket:
-    """The GameTickPacket RLBot v4 would send for the arena's current tick (simulator.md §6)."""
-    pkt = packet if packet is not None else GameTickPacket()
-    cars = arena.get_cars()
-    pkt.num_cars = len(cars)
-    for i, car in enumerate(cars):
-        s = car.get_state()
+    """The GameTickPacket RLBot v4 would send for the arena's current tick (simulator.md §6).
+
+    Goes through the same Frames as `sim_to_frame` (`frames_to_packet`), so the packet can only lose what a
+    packet loses; only what Frames do not carry (names, ids, scoreboard, round state) is filled in here."""
+    frames, states = _sim_frame(arena, clock)
+    pkt = frames_to_packet(frames, 0, packet)
+    for i, (car, s) in enumerate(zip(arena.get_cars(), states)):
         info = pkt.game_cars[i]
-        _set_vec(info.physics.location, s.pos.as_numpy())
-        _set_vec(info.physics.velocity, s.vel.as_numpy())
-        _set_vec(info.physics.angular_velocity, s.ang_vel.as_numpy())
-        angle = s.rot_mat.as_angle()
-        info.physics.rotation.pitch, info.physics.rotation.yaw, info.physics.rotation.roll = angle.pitch, angle.yaw, angle.roll
-        info.has_wheel_contact = s.is_on_ground
-        info.jumped = s.has_jumped
-        info.double_jumped = s.has_double_jumped or s.has_flipped  # in v4 a dodge also sets it
-        info.is_demolished = s.is_demoed
         info.is_super_sonic = s.is_supersonic
-        info.boost = int(round(s.boost))
-        info.team = int(car.team)
         info.is_bot = True
         info.name = names[i] if names else f"car{car.id}"
         info.spawn_id = car.id
-        info.hitbox.length, info.hitbox.width, info.hitbox.height = 118.0, 84.2, 36.2  # Octane
         info.score_info.goals = car.goals
         info.score_info.demolitions = car.demos
         info.score_info.saves = car.saves
         info.score_info.shots = car.shots
-    b = arena.ball.get_state()
-    _set_vec(pkt.game_ball.physics.location, b.pos.as_numpy())
-    _set_vec(pkt.game_ball.physics.velocity, b.vel.as_numpy())
-    _set_vec(pkt.game_ball.physics.angular_velocity, b.ang_vel.as_numpy())
-    ball_angle = b.rot_mat.as_angle()
-    rot = pkt.game_ball.physics.rotation
-    rot.pitch, rot.yaw, rot.roll = ball_angle.pitch, ball_angle.yaw, ball_angle.roll
-    active, since = read_pads(arena)
-    pkt.num_boost = NUM_BOOST_PADS
-    for j in range(NUM_BOOST_PADS):
-        pkt.game_boosts[j].is_active = bool(active[j])
-        pkt.game_boosts[j].timer = float(since[j])  # v4: seconds since pickup, 0 while active
     gi = pkt.game_info
-    gi.seconds_elapsed = clock.seconds_elapsed(arena)
-    gi.frame_num = round(gi.seconds_elapsed * TICK_RATE)
-    gi.game_time_remaining = max(clock.seconds_remaining, 0.0)
-    gi.is_overtime = clock.overtime
-    gi.is_unlimited_time = False
     gi.is_round_active = clock.round_active
-    gi.is_kickoff_pause = clock.kickoff_pause
     gi.is_match_ended = clock.match_ended
-    gi.world_gravity_z = -650.0
-    gi.game_speed = 1.0
-    pkt.teams[0].team_index, pkt.teams[0].score = 0, arena.blue_score
-    pkt.teams[1].team_index, pkt.teams[1].score = 1, arena.orange_score
-    pkt.num_teams = 2
     return pkt
