@@ -4,6 +4,8 @@
 
 One output shard per replay (same name as the parsed replay's shard), skipped when it exists for the same IDM,
 so the job resumes; `--shard i/n` splits the replays between machines; one worker process per core.
+`--constrain throttle,steer` makes every label agree with those recorded inputs where the replay knows them
+(docs/idm.md); the setting is part of the resume key, so shards decoded differently are never mixed.
 """
 
 import multiprocessing as mp
@@ -15,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from training.cli import arg, parse_shard
-from training.idm.infer import label_arrays, load_idm
+from training.idm.infer import CONSTRAINABLE, label_arrays, load_idm, parse_constrain
 from training.storage import read_json, read_shard, sha256_file, shard_items, write_json, write_shard
 
 
@@ -27,17 +29,20 @@ class Config:
     workers: int = arg(0, "worker processes (0 = one per core)")
     shard: str = arg("0/1", "i/n: label every n-th replay starting at i")
     progress: bool = arg(True, "show a progress bar")
+    constrain: tuple[str, ...] = arg(("none",), "recorded inputs the labels must agree with where known "
+                                     f"(comma- or space-separated, from {','.join(CONSTRAINABLE)}; none = pure IDM, "
+                                     "the default: no hold-out gain, docs/idm.md)")
 
 
-def _label_one(args: tuple[Path, Path, Path, str]) -> dict:
-    checkpoint, src, out, idm_sha = args
+def _label_one(args: tuple[Path, Path, Path, str, tuple[str, ...]]) -> dict:
+    checkpoint, src, out, idm_sha, constrain = args
     torch.set_num_threads(1)
     model, model_cfg = _cached_model(checkpoint)
     arrays, meta = read_shard(src)
-    labels = label_arrays(model, model_cfg, arrays, torch.device("cpu"))
+    labels = label_arrays(model, model_cfg, arrays, torch.device("cpu"), constrain=constrain)
     labelled = int((labels["action_tp"] >= 0).sum())
     write_shard(out / src.name, labels, {"replay": src.name, "idm_weights_sha256": idm_sha, "labelled": labelled,
-                                         "seconds": meta.get("seconds")})
+                                         "constrain": list(constrain), "seconds": meta.get("seconds")})
     return {"replay": src.name, "labelled": labelled}
 
 
@@ -53,6 +58,7 @@ def _cached_model(checkpoint: Path):
 
 def main(cfg: Config) -> dict:
     idm_sha = read_json(Path(cfg.checkpoint) / "config.json")["weights_sha256"]
+    constrain = parse_constrain(cfg.constrain)
     sources = sorted(p for p in Path(cfg.replays).iterdir() if (p / "meta.json").is_file() and p.name != cfg.out.name)
     if not sources:
         raise SystemExit(f"no parsed replays in {cfg.replays}: run `python -m training replays --out {cfg.replays} "
@@ -62,12 +68,16 @@ def main(cfg: Config) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     def done(src: Path) -> bool:
+        """Labelled by this IDM with this constraint (shards from before the option count as unconstrained)."""
         meta = out / src.name / "meta.json"
-        return meta.is_file() and read_json(meta).get("idm_weights_sha256") == idm_sha
+        if not meta.is_file():
+            return False
+        m = read_json(meta)
+        return m.get("idm_weights_sha256") == idm_sha and tuple(m.get("constrain", ())) == constrain
 
     todo = [s for s in mine if not done(s)]
     workers = cfg.workers or os.cpu_count() or 1
-    jobs = [(Path(cfg.checkpoint), s, out, idm_sha) for s in todo]
+    jobs = [(Path(cfg.checkpoint), s, out, idm_sha, constrain) for s in todo]
     results = []
     with mp.get_context("spawn").Pool(min(workers, max(1, len(jobs)))) as pool:
         for r in tqdm(pool.imap_unordered(_label_one, jobs), total=len(jobs), desc="label", unit="replay",
@@ -75,7 +85,7 @@ def main(cfg: Config) -> dict:
             results.append(r)
     entries = {s.name: {"labelled": read_json(out / s.name / "meta.json")["labelled"],
                         "sha256": read_json(out / s.name / "meta.json")["sha256"]} for s in mine if done(s)}
-    manifest = {"config": asdict(cfg), "idm_weights_sha256": idm_sha,
+    manifest = {"config": asdict(cfg), "idm_weights_sha256": idm_sha, "constrain": list(constrain),
                 "idm_config_sha256": sha256_file(Path(cfg.checkpoint) / "config.json"),
                 "replays_manifest_sha256": sha256_file(Path(cfg.replays) / "manifest.json")
                 if (Path(cfg.replays) / "manifest.json").is_file() else None,

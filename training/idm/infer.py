@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bot.actions import MIRROR, NUM_ACTIONS
-from bot.frame import PRESENT
+from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, MIRROR, NUM_ACTIONS, STEER, THROTTLE
+from bot.frame import IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE, PRESENT
 from training.checkpoint import load_exported
 from training.idm.features import window_features, window_rows
 from training.idm.model import IDMConfig, build_idm
@@ -36,27 +36,114 @@ def replay_targets(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return rows, slots, segments[seg, 0], segments[seg, 1]
 
 
+CONSTRAINABLE = ("throttle", "steer", "boost", "jump", "handbrake")  # recorded inputs that can constrain labels
+AXIS_DEADZONE = 0.1  # recorded analog inputs closer to 0 than this count as 0 (as idm_eval scores them)
+_GROUND = np.arange(NUM_ACTIONS) < 24  # the 24 ground rows choose throttle, steer and handbrake freely
+
+
+def _free_rows() -> dict[str, np.ndarray]:
+    """(A,) bool per input: rows whose value of that control is a free choice. The aerial rows tie throttle to
+    boost, steer to yaw (0 on every jump row) and handbrake to wavedashes, so a recorded throttle, steer or
+    handbrake says nothing about them; constraining them would mostly leave no action at all."""
+    steer_free = _GROUND | (ACTION_TABLE[:, JUMP] == 0)
+    return {"throttle": _GROUND, "steer": steer_free, "boost": np.ones(NUM_ACTIONS, bool),
+            "jump": np.ones(NUM_ACTIONS, bool), "handbrake": _GROUND}
+
+
+FREE_ROWS = _free_rows()
+
+
+def parse_constrain(values: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """'throttle,steer' / ('throttle', 'steer') / 'none' -> canonical tuple in CONSTRAINABLE order (so the same
+    setting always hashes the same in label metadata)."""
+    if isinstance(values, str):
+        values = (values,)
+    names = {v.strip() for text in values for v in text.split(",") if v.strip() and v.strip() != "none"}
+    unknown = names - set(CONSTRAINABLE)
+    if unknown:
+        raise ValueError(f"cannot constrain on {sorted(unknown)}: choose from {', '.join(CONSTRAINABLE)} or none")
+    return tuple(n for n in CONSTRAINABLE if n in names)
+
+
+def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, F) car rows -> per input (N,) float: the recorded value in the table's terms (-1/0/1 or 0/1), NaN
+    where unknown. Jump counts any active jump component, as idm_eval scores it."""
+    rec_nf = np.asarray(rec_nf, np.float32)
+
+    def axis(x: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(x) < AXIS_DEADZONE, 0.0, np.sign(x))  # NaN stays NaN
+
+    def button(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(x), (x > 0.5).astype(np.float32), np.nan)
+
+    jumps = rec_nf[:, [IN_JUMP, IN_DOUBLE_JUMP, IN_DODGE]]
+    jump = np.where(np.isfinite(jumps).any(-1), (np.nan_to_num(jumps) > 0.5).any(-1).astype(np.float32), np.nan)
+    return {"throttle": axis(rec_nf[:, IN_THROTTLE]), "steer": axis(rec_nf[:, IN_STEER]),
+            "boost": button(rec_nf[:, IN_BOOST]), "jump": jump, "handbrake": button(rec_nf[:, IN_HANDBRAKE])}
+
+
+_COLUMN = {"throttle": THROTTLE, "steer": STEER, "boost": BOOST_BUTTON, "jump": JUMP, "handbrake": HANDBRAKE}
+
+
+def consistent_actions(rec_nf: np.ndarray, constrain: tuple[str, ...]) -> np.ndarray:
+    """(N, F) recorded car rows -> (N, A) bool: actions agreeing with every constrained input that is known
+    (finite) in that row; rows that do not choose an input freely (FREE_ROWS) are not restricted by it."""
+    values = recorded_values(rec_nf)
+    allowed = np.ones((len(rec_nf), NUM_ACTIONS), bool)
+    for name in parse_constrain(constrain):
+        v = values[name][:, None]  # (N, 1)
+        match = (ACTION_TABLE[None, :, _COLUMN[name]] == v) | ~FREE_ROWS[name][None] | ~np.isfinite(v)
+        allowed &= match
+    return allowed
+
+
+def constrained_argmax(p: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax of p (N, A) over the allowed actions; rows where none is allowed fall back to the plain argmax.
+    Returns (action (N,), survived (N,) bool)."""
+    survived = allowed.any(-1)
+    masked = np.where(allowed | ~survived[:, None], p, -np.inf)
+    return masked.argmax(-1), survived
+
+
 @torch.no_grad()
-def label_arrays(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: torch.device,
-                 chunk: int = 2048) -> dict[str, np.ndarray]:
-    """IDM output for one parsed replay: action_tp (T, P) int16 (-1 = not labelled), action_prob_tp and
-    flags_tp3 (on_ground, has_jump, has_flip probabilities), float16. Labels are in the world frame."""
+def replay_probs(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: torch.device,
+                 chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """IDM output for every labelled player-frame of a parsed replay: rows, slots, world-frame action
+    probabilities (N, A) float32 and flag probabilities (N, 3)."""
     cars, ball, team = arrays["cars_tpf"], arrays["ball_tf"], np.asarray(arrays["team_p"])
-    t_n, p_n = cars.shape[:2]
-    action = np.full((t_n, p_n), -1, np.int16)
-    prob = np.zeros((t_n, p_n), np.float16)
-    flags = np.zeros((t_n, p_n, 3), np.float16)
     rows, slots, start, stop = replay_targets(arrays)
+    probs = np.zeros((len(rows), NUM_ACTIONS), np.float32)
+    flags = np.zeros((len(rows), 3), np.float32)
     for i in range(0, len(rows), chunk):
         r, s = rows[i:i + chunk], slots[i:i + chunk]
         win, inside = window_rows(r, start[i:i + chunk], stop[i:i + chunk], cfg.half_width)
         x, mirrored = window_features(np.asarray(cars[win]), np.asarray(ball[win]), s, team, inside)
         logits, flag_logits = model(torch.from_numpy(x).to(device))
         p = torch.softmax(logits.float(), -1).cpu().numpy()  # (B, A) in the normalised frame
-        p = np.where(mirrored[:, None], p[:, MIRROR], p)  # back to the world frame
+        probs[i:i + chunk] = np.where(mirrored[:, None], p[:, MIRROR], p)  # back to the world frame
+        flags[i:i + chunk] = torch.sigmoid(flag_logits.float()).cpu().numpy()
+    return rows, slots, probs, flags
+
+
+def label_arrays(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: torch.device,
+                 chunk: int = 2048, constrain: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """IDM output for one parsed replay: action_tp (T, P) int16 (-1 = not labelled), action_prob_tp and
+    flags_tp3 (on_ground, has_jump, has_flip probabilities), float16. Labels are in the world frame.
+
+    `constrain` names recorded inputs (CONSTRAINABLE) the label must agree with where the replay knows them:
+    the argmax is taken over the consistent actions only, or over all where none is consistent."""
+    cars = arrays["cars_tpf"]
+    t_n, p_n = cars.shape[:2]
+    action = np.full((t_n, p_n), -1, np.int16)
+    prob = np.zeros((t_n, p_n), np.float16)
+    flags = np.zeros((t_n, p_n, 3), np.float16)
+    rows, slots, p, f = replay_probs(model, cfg, arrays, device, chunk)
+    if constrain:
+        best, _ = constrained_argmax(p, consistent_actions(np.asarray(cars[rows, slots]), constrain))
+    else:
         best = p.argmax(-1)
-        action[r, s] = best
-        prob[r, s] = p[np.arange(len(best)), best]
-        flags[r, s] = torch.sigmoid(flag_logits.float()).cpu().numpy()
+    action[rows, slots] = best
+    prob[rows, slots] = p[np.arange(len(best)), best]
+    flags[rows, slots] = f
     assert action.max() < NUM_ACTIONS
     return {"action_tp": action, "action_prob_tp": prob, "flags_tp3": flags}

@@ -1,0 +1,105 @@
+"""Constrained decoding of IDM labels with recorded replay inputs: the mask, the fallback and the `label` option."""
+
+import numpy as np
+import pytest
+
+from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, NUM_ACTIONS, STEER, THROTTLE
+from bot.frame import CAR_F, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
+from training.idm.infer import (CONSTRAINABLE, FREE_ROWS, consistent_actions, constrained_argmax, parse_constrain,
+                                recorded_values)
+
+COLUMN = {"throttle": THROTTLE, "steer": STEER, "boost": BOOST_BUTTON, "jump": JUMP, "handbrake": HANDBRAKE}
+
+
+def random_recorded(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Car rows with random recorded inputs, a fifth of each unknown (NaN)."""
+    rec = np.zeros((n, CAR_F), np.float32)
+    rec[:, IN_THROTTLE] = rng.uniform(-1, 1, n)
+    rec[:, IN_STEER] = rng.choice([-1.0, -0.05, 0.0, 0.05, 1.0, 0.5], n)
+    for col in (IN_HANDBRAKE, IN_BOOST, IN_JUMP, IN_DOUBLE_JUMP, IN_DODGE):
+        rec[:, col] = rng.random(n) < 0.3
+    for col in (IN_THROTTLE, IN_STEER, IN_HANDBRAKE, IN_BOOST):
+        rec[rng.random(n) < 0.2, col] = np.nan
+    return rec
+
+
+def satisfied(action: np.ndarray, rec: np.ndarray, constrain: tuple[str, ...]) -> np.ndarray:
+    """(N,) bool, checked per frame against the table (independent of the vectorised mask)."""
+    values = recorded_values(rec)
+    ok = np.ones(len(action), bool)
+    for name in constrain:
+        v = values[name]
+        ok &= ~np.isfinite(v) | ~FREE_ROWS[name][action] | (ACTION_TABLE[action, COLUMN[name]] == v)
+    return ok
+
+
+@pytest.mark.parametrize("constrain", [("throttle",), ("steer", "boost"), ("boost", "jump", "handbrake"),
+                                       CONSTRAINABLE])
+def test_constrained_labels_satisfy_the_constraints_and_keep_the_best_consistent_action(rng, constrain):
+    n = 4000
+    rec = random_recorded(rng, n)
+    p = rng.dirichlet(np.ones(NUM_ACTIONS), n).astype(np.float32)
+    allowed = consistent_actions(rec, constrain)
+    action, survived = constrained_argmax(p, allowed)
+    assert survived.all()  # aerial rows are free in throttle/steer/handbrake, so some action always fits
+    assert satisfied(action, rec, constrain).all()
+    best_allowed = np.where(allowed, p, -1).max(-1)
+    assert np.array_equal(p[np.arange(n), action], best_allowed)
+    assert (action != p.argmax(-1)).mean() > 0.1  # the constraint really changes labels
+
+
+def test_unknown_inputs_do_not_constrain(rng):
+    rec = np.full((5, CAR_F), np.nan, np.float32)
+    assert consistent_actions(rec, CONSTRAINABLE).all()
+
+
+def test_fallback_to_the_plain_argmax_when_no_action_survives(rng):
+    p = rng.dirichlet(np.ones(NUM_ACTIONS), 6).astype(np.float32)
+    allowed = np.ones((6, NUM_ACTIONS), bool)
+    allowed[::2] = False  # nothing survives on even rows
+    allowed[1::2, p[1::2].argmax(-1)] = False
+    action, survived = constrained_argmax(p, allowed)
+    assert np.array_equal(survived, [False, True] * 3)
+    assert np.array_equal(action[::2], p[::2].argmax(-1))
+    assert (action[1::2] != p[1::2].argmax(-1)).all() and allowed[np.arange(6), action][1::2].all()
+
+
+def test_parse_constrain_is_canonical_and_strict():
+    assert parse_constrain(("steer,throttle",)) == ("throttle", "steer")
+    assert parse_constrain(("jump", "boost")) == parse_constrain("boost,jump") == ("boost", "jump")
+    assert parse_constrain(("none",)) == parse_constrain(()) == ()
+    with pytest.raises(ValueError, match="pitch"):
+        parse_constrain("pitch")
+
+
+def test_label_honours_constrain_and_keys_the_resume_on_it(labelled_replay, tmp_path):
+    from bot.frame import PRESENT
+    from training.cli import parse_config
+    from training.label import Config, main
+    from training.storage import read_json, read_shard
+    replays, plain_labels, idm = labelled_replay
+    base = ["--checkpoint", str(idm), "--replays", str(replays), "--out", str(tmp_path / "labels"), "--workers", "1",
+            "--no-progress"]
+    cfg = parse_config(Config, [*base, "--constrain", "throttle,steer,boost", "jump", "handbrake"], "label", "")
+    manifest = main(cfg)
+    assert manifest["constrain"] == list(CONSTRAINABLE)
+    (name, _), = manifest["shards"].items()
+    labels, meta = read_shard(tmp_path / "labels" / name)
+    assert meta["constrain"] == list(CONSTRAINABLE)
+    source, _ = read_shard(replays / name)
+    plain, _ = read_shard(plain_labels / name)
+    cars = np.asarray(source["cars_tpf"])
+    action = np.asarray(labels["action_tp"])
+    rows, slots = np.nonzero(action >= 0)
+    assert np.array_equal(action >= 0, np.asarray(plain["action_tp"]) >= 0)  # the same frames get labels
+    assert (cars[rows, slots, PRESENT] > 0.5).all()
+    assert satisfied(action[rows, slots], cars[rows, slots], CONSTRAINABLE).all()
+    assert (action != np.asarray(plain["action_tp"])).any()
+
+    mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
+    main(cfg)  # same setting: resumed, nothing redone
+    assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime
+    other = main(parse_config(Config, [*base, "--constrain", "none"], "label", ""))  # other setting: redone
+    assert other["constrain"] == [] and read_json(tmp_path / "labels" / name / "meta.json")["constrain"] == []
+    relabelled, _ = read_shard(tmp_path / "labels" / name)
+    assert np.array_equal(np.asarray(relabelled["action_tp"]), np.asarray(plain["action_tp"]))
