@@ -23,22 +23,32 @@ MATE_SLOTS = MAX_PLAYERS_PER_TEAM - 1  # slots 0-1 teammates, 2-4 opponents
 G_BALL_POS, G_BALL_VEL, G_BALL_ANG_VEL = slice(0, 3), slice(3, 6), slice(6, 9)
 G_PREV_ACTION = slice(9, 17)
 G_PADS = slice(17, 51)  # seconds until available / respawn time, 0 = available
-G_SELF = slice(51, 80)  # the player's own car block (CAR_OBS_F)
-GLOBAL_F = 80
+G_SELF = slice(51, 95)  # the player's own car block (CAR_OBS_F)
+GLOBAL_F = 95
 
 # car block columns (self and each other car)
 C_POS, C_VEL, C_FORWARD, C_UP, C_ANG_VEL = (slice(i, i + 3) for i in range(0, 15, 3))
 C_BOOST, C_ON_GROUND, C_HAS_JUMP, C_HAS_FLIP, C_DEMOLISHED = 15, 16, 17, 18, 19
 C_BALL_REL_POS, C_BALL_REL_VEL = slice(20, 23), slice(23, 26)  # ball minus car
 C_SELF_REL_POS = slice(26, 29)  # car minus the acting player's car (0 for self)
-CAR_OBS_F = 29
+# The same relations in a car's own axes (forward, side = forward x up, up), so "the ball is to my left" is
+# one number instead of a product the network has to learn. Side flips sign under a mirror, as it should.
+C_LOCAL_BALL_POS, C_LOCAL_BALL_VEL, C_LOCAL_VEL = slice(29, 32), slice(32, 35), slice(35, 38)  # in this car's axes
+C_LOCAL_REL_POS, C_LOCAL_REL_VEL = slice(38, 41), slice(41, 44)  # car minus me, in my axes (0 for self)
+CAR_OBS_F = 44
 # other-car extra columns
-O_IS_MATE, O_PRESENT = 29, 30
-OTHER_F = 31
+O_IS_MATE, O_PRESENT = 44, 45
+OTHER_F = 46
 
 
-def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_pos_b3: np.ndarray) -> np.ndarray:
-    """(B, N, CAR_F) car rows in team perspective -> (B, N, CAR_OBS_F)."""
+def _to_local(v_bn3: np.ndarray, forward_bn3: np.ndarray, up_bn3: np.ndarray) -> np.ndarray:
+    """Vectors in the world frame -> components along (forward, forward x up, up) of the given cars."""
+    side = np.cross(forward_bn3, up_bn3)
+    return np.stack([(v_bn3 * forward_bn3).sum(-1), (v_bn3 * side).sum(-1), (v_bn3 * up_bn3).sum(-1)], -1)
+
+
+def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, me_bf: np.ndarray) -> np.ndarray:
+    """(B, N, CAR_F) car rows in team perspective, and the acting car's row (B, CAR_F) -> (B, N, CAR_OBS_F)."""
     out = np.zeros(cars_bnf.shape[:2] + (CAR_OBS_F,), np.float32)
     out[..., C_POS] = cars_bnf[..., POS] / POS_NORM
     out[..., C_VEL] = cars_bnf[..., VEL] / VEL_NORM
@@ -52,7 +62,14 @@ def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_pos_b3: np.ndarr
     out[..., C_DEMOLISHED] = cars_bnf[..., DEMOLISHED]
     out[..., C_BALL_REL_POS] = (ball_bf[:, None, POS] - cars_bnf[..., POS]) / POS_NORM
     out[..., C_BALL_REL_VEL] = (ball_bf[:, None, VEL] - cars_bnf[..., VEL]) / VEL_NORM
-    out[..., C_SELF_REL_POS] = (cars_bnf[..., POS] - self_pos_b3[:, None]) / POS_NORM
+    out[..., C_SELF_REL_POS] = (cars_bnf[..., POS] - me_bf[:, None, POS]) / POS_NORM
+    fwd, up = cars_bnf[..., FORWARD], cars_bnf[..., UP]
+    out[..., C_LOCAL_BALL_POS] = _to_local(out[..., C_BALL_REL_POS], fwd, up)
+    out[..., C_LOCAL_BALL_VEL] = _to_local(out[..., C_BALL_REL_VEL], fwd, up)
+    out[..., C_LOCAL_VEL] = _to_local(out[..., C_VEL], fwd, up)
+    my_fwd, my_up = np.broadcast_to(me_bf[:, None, FORWARD], fwd.shape), np.broadcast_to(me_bf[:, None, UP], up.shape)
+    out[..., C_LOCAL_REL_POS] = _to_local(out[..., C_SELF_REL_POS], my_fwd, my_up)
+    out[..., C_LOCAL_REL_VEL] = _to_local((cars_bnf[..., VEL] - me_bf[:, None, VEL]) / VEL_NORM, my_fwd, my_up)
     return out
 
 
@@ -79,7 +96,7 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
     glob[:, G_BALL_ANG_VEL] = ball[:, ANG_VEL] / ANG_NORM
     glob[:, G_PREV_ACTION] = ACTION_TABLE[prev_action_b]
     glob[:, G_PADS] = pads
-    glob[:, G_SELF] = _car_blocks(me[:, None], ball, me[:, POS])[:, 0]
+    glob[:, G_SELF] = _car_blocks(me[:, None], ball, me)[:, 0]
 
     # other cars into fixed slots: teammates (by slot order) in 0..1, opponents in 2..4
     present = (cars[..., PRESENT] > 0.5) & (np.arange(p)[None, :] != self_b[:, None])  # (B, P)
@@ -89,7 +106,7 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
     slot = np.where(mate, rank_mate, MATE_SLOTS + rank_opp)  # (B, P)
     keep = present & (np.where(mate, rank_mate < MATE_SLOTS, rank_opp < MAX_PLAYERS_PER_TEAM))
     others = np.zeros((b, MAX_OTHERS, OTHER_F), np.float32)
-    blocks = _car_blocks(cars, ball, me[:, POS])  # (B, P, CAR_OBS_F)
+    blocks = _car_blocks(cars, ball, me)  # (B, P, CAR_OBS_F)
     bi, pi = np.nonzero(keep)
     others[bi, slot[bi, pi], :CAR_OBS_F] = blocks[bi, pi]
     others[bi, slot[bi, pi], O_IS_MATE] = mate[bi, pi]

@@ -42,3 +42,16 @@ def test_bc_train_exports_a_policy_the_bot_plays_with(labelled_replay, tmp_path)
                          countdown=0.5))
     assert report["summary"]["games"] == 2
     assert all(g["ticks"] > 1000 for g in report["games"])
+
+
+def test_mirrored_copies_swap_left_and_right(labelled_replay):
+    from bot.actions import MIRROR, STEER
+    from bot.obs import C_LOCAL_BALL_POS, G_SELF
+    replays, labels, _ = labelled_replay
+    s = load_bc_samples(replays, labels, mirror=True)
+    n = int((~s.mirrored_b).sum())
+    assert n == int(s.mirrored_b.sum()) > 1000 and not s.mirrored_b[:n].any()
+    np.testing.assert_array_equal(s.action_b[n:], MIRROR[s.action_b[:n]])
+    np.testing.assert_array_equal(ACTION_TABLE[s.action_b[n:], STEER], -ACTION_TABLE[s.action_b[:n], STEER])
+    local = s.glob_bf[:, G_SELF][:, C_LOCAL_BALL_POS]  # (forward, side, up) of the ball as the car sees it
+    np.testing.assert_allclose(local[n:], local[:n] * [1, -1, 1], atol=1e-5)

@@ -25,7 +25,8 @@ def test_orange_sees_the_rotated_game_exactly_as_blue_sees_the_original(rng):
     rotated = reflect(f, True, True)
     swapped = empty_frames(1, 1 - f.team_p)
     swapped = swapped.__class__(time_t=rotated.time_t, game_tf=rotated.game_tf, ball_tf=rotated.ball_tf,
-                                cars_tpf=rotated.cars_tpf, pads_tk=rotated.pads_tk, team_p=(1 - f.team_p).astype(np.int8))
+                                cars_tpf=rotated.cars_tpf, pads_tk=rotated.pads_tk,
+                                team_p=(1 - f.team_p).astype(np.int8))
     for me in range(4):
         g1, o1 = obs_of(f, me)
         g2, o2 = obs_of(swapped, me)
@@ -55,3 +56,21 @@ def test_orange_pads_and_ball_are_in_its_own_perspective(rng):
     np.testing.assert_allclose(g_orange[0, G_BALL_POS], g_blue[0, G_BALL_POS] * [-1, -1, 1], atol=1e-6)
     from bot.constants import BOOST_PAD_RESPAWN_S
     np.testing.assert_allclose(g_orange[0, G_PADS], (f.pads_tk[0] / BOOST_PAD_RESPAWN_S)[::-1], atol=1e-6)
+
+
+def test_ball_and_cars_in_the_cars_own_axes():
+    from bot.frame import FORWARD, UP, VEL
+    from bot.obs import C_LOCAL_BALL_POS, C_LOCAL_REL_POS, C_LOCAL_REL_VEL, C_LOCAL_VEL
+    f = empty_frames(1, np.array([0, 1]))
+    f.cars_tpf[0, 0, FORWARD], f.cars_tpf[0, 0, UP] = [0, 1, 0], [0, 0, 1]  # blue car facing +y (attacking)
+    f.cars_tpf[0, 0, VEL] = [0, 1000, 0]
+    f.ball_tf[0, POS] = [460, 0, 0]  # +x: to the blue car's left
+    f.cars_tpf[0, 1, POS], f.cars_tpf[0, 1, FORWARD], f.cars_tpf[0, 1, UP] = [0, 2300, 0], [0, -1, 0], [0, 0, 1]
+    g, o = obs_of(f, 0)
+    me = g[0, G_SELF]
+    np.testing.assert_allclose(me[C_LOCAL_BALL_POS], [0, 0.2, 0], atol=1e-6)  # side = forward x up = left
+    assert me[C_LOCAL_VEL][0] > 0 and abs(me[C_LOCAL_VEL][1]) < 1e-6
+    np.testing.assert_allclose(o[0, 2, C_LOCAL_REL_POS], [1, 0, 0], atol=1e-6)  # the opponent is straight ahead
+    assert o[0, 2, C_LOCAL_REL_VEL][0] < 0  # and, standing still, closes in on a car driving at it
+    g2, _ = obs_of(f, 1)  # orange faces blue's goal: the ball is ahead and to its right
+    np.testing.assert_allclose(g2[0, G_SELF][C_LOCAL_BALL_POS], [1, -0.2, 0], atol=1e-6)

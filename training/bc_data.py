@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
-from bot.frame import DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, VEL
+from bot.actions import ACTION_TABLE, MIRROR, NOOP_ACTION, THROTTLE
+from bot.constants import PAD_PERM_FLIP_X
+from bot.frame import DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, VEL, reflect_rows
 from bot.obs import build_obs
 from training.storage import read_shard
 
@@ -24,6 +25,7 @@ class BCSamples:
     others_bof: np.ndarray  # (N, MAX_OTHERS, OTHER_F) float32
     action_b: np.ndarray  # (N,) int64 IDM label
     replay_b: np.ndarray  # (N,) int32 index into `replays`
+    mirrored_b: np.ndarray  # (N,) bool: a left-right mirrored copy (training augmentation, never validated on)
     replays: list[str]
 
     def __len__(self) -> int:
@@ -34,8 +36,12 @@ def is_validation_replay(name: str, every: int = 10) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
 
 
-def replay_samples(arrays: dict, labels: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,))."""
+def replay_samples(arrays: dict, labels: dict, mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,)).
+
+    `mirror` gives the same play in a world mirrored left-right (x negated, pads and actions mirrored): humans
+    are not perfectly symmetric, but the game is, and the mirrored copy doubles the data a small corpus offers.
+    """
     cars = np.array(arrays["cars_tpf"], np.float32)  # (T, P, F), a copy: flags are overwritten below
     ball, pads = np.asarray(arrays["ball_tf"]), np.asarray(arrays["pads_tk"])
     team = np.asarray(arrays["team_p"])
@@ -53,24 +59,30 @@ def replay_samples(arrays: dict, labels: dict) -> tuple[np.ndarray, np.ndarray, 
     prev = np.where(rows > 0, action[np.maximum(rows - 1, 0), slots], NOOP_ACTION)
     same_segment = (rows > 0) & (segment_t[np.maximum(rows - 1, 0)] == segment_t[rows])
     prev = np.where(same_segment & (prev >= 0), prev, NOOP_ACTION)
-    glob, others = build_obs(ball[rows], cars[rows], pads[rows], np.broadcast_to(team, (len(rows), len(team))),
-                             slots, prev)
-    return glob, others, action[rows, slots]
+    ball_n, cars_n, pads_n, target = ball[rows], cars[rows], pads[rows], action[rows, slots]
+    if mirror:
+        ball_n, cars_n = reflect_rows(ball_n, True, False), reflect_rows(cars_n, True, False)
+        pads_n = pads_n[:, PAD_PERM_FLIP_X]
+        prev, target = MIRROR[prev], MIRROR[target]
+    glob, others = build_obs(ball_n, cars_n, pads_n, np.broadcast_to(team, (len(rows), len(team))), slots, prev)
+    return glob, others, target
 
 
-def load_bc_samples(replays: Path, labels: Path) -> BCSamples:
-    """All usable samples of every labelled replay."""
+def load_bc_samples(replays: Path, labels: Path, mirror: bool = False) -> BCSamples:
+    """All usable samples of every labelled replay (and their mirrored copies with `mirror`)."""
     names = sorted(p.name for p in Path(labels).iterdir() if (p / "meta.json").is_file())
     if not names:
         raise FileNotFoundError(f"no labelled replays in {labels}: run `python -m training label` first")
-    globs, others, actions, replay_ids = [], [], [], []
+    globs, others, actions, replay_ids, mirrored = [], [], [], [], []
     for i, name in enumerate(names):
         arrays, _ = read_shard(Path(replays) / name)
         lab, _ = read_shard(Path(labels) / name)
-        g, o, a = replay_samples(arrays, lab)
-        globs.append(g)
-        others.append(o)
-        actions.append(a)
-        replay_ids.append(np.full(len(a), i, np.int32))
+        for flip in (False, True) if mirror else (False,):
+            g, o, a = replay_samples(arrays, lab, mirror=flip)
+            globs.append(g)
+            others.append(o)
+            actions.append(a)
+            replay_ids.append(np.full(len(a), i, np.int32))
+            mirrored.append(np.full(len(a), flip))
     return BCSamples(np.concatenate(globs), np.concatenate(others), np.concatenate(actions),
-                     np.concatenate(replay_ids), names)
+                     np.concatenate(replay_ids), np.concatenate(mirrored), names)

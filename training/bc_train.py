@@ -33,7 +33,9 @@ class Config:
     out: Path = arg(Path("runs/bc"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
     hidden: int = arg(256, "hidden width")
     layers: int = arg(3, "trunk layers after pooling")
-    previous_action: bool = arg(True, "show the policy the previous action (off: it cannot just copy it)")
+    previous_action: bool = arg(False, "show the policy the previous action (it then mostly copies it and, in play, "
+                                       "keeps repeating one action: see docs/bc.md)")
+    mirror: bool = arg(True, "also train on left-right mirrored copies of every replay")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
@@ -69,16 +71,18 @@ def train(cfg: Config) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + env.rank)
     rng = np.random.default_rng([cfg.seed, env.rank])
-    data = load_bc_samples(cfg.replays, cfg.labels)
+    data = load_bc_samples(cfg.replays, cfg.labels, mirror=cfg.mirror)
     val_replay = np.array([is_validation_replay(n) for n in data.replays])
     if not val_replay.any() or val_replay.all():  # tiny corpora: hold out the smallest replay
         val_replay[:] = False
         val_replay[np.bincount(data.replay_b, minlength=len(data.replays)).argmin()] = True
     is_val = val_replay[data.replay_b]
     if len(data.replays) == 1:  # a single replay: hold out its last 10% of play instead
-        is_val = np.arange(len(data)) >= 0.9 * len(data)
+        order = np.arange(len(data)) - np.searchsorted(data.mirrored_b, True) * data.mirrored_b  # index in its copy
+        is_val = order >= 0.9 * (~data.mirrored_b).sum()
     to_t = torch.from_numpy
     train_idx = np.flatnonzero(~is_val)
+    is_val &= ~data.mirrored_b  # validate on play as it happened
     if not cfg.previous_action:  # the no-op row: what the bot will feed too (PolicyConfig.previous_action)
         data.glob_bf[:, G_PREV_ACTION] = ACTION_TABLE[NOOP_ACTION]
     glob, others, action = to_t(data.glob_bf), to_t(data.others_bof), to_t(data.action_b)
@@ -132,7 +136,8 @@ def train(cfg: Config) -> dict:
                 if k.startswith("val."):
                     writer.add_scalar(k.replace("val.", "val/"), v, step)
             history.append(row)
-            save_checkpoint(out / "checkpoint", model, optimizer, step, rng, {"history": history, "config": asdict(cfg)})
+            save_checkpoint(out / "checkpoint", model, optimizer, step, rng,
+                            {"history": history, "config": asdict(cfg)})
             tqdm.write(f"step {step}: val top1 {row['val.top1']:.3f} top5 {row['val.top5']:.3f}")
     bar.close()
 
@@ -171,7 +176,8 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
   fresh frames of the acting player, kickoff standing-still frames dropped, split by replay)
 - IDM that labelled them (weights sha256): {config['data']['idm_weights_sha256']}
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
-- hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+- hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action},
+  mirrored copies: {cfg.mirror}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
 - Command: `{command_line()}`
 
 ## Held-out metrics (step {last.get('step', 0)})
