@@ -14,9 +14,10 @@ $(STAMP): requirements.txt requirements-train.txt
 	$(PY) -c "import rlbot.agents.base_agent, rlgym_compat, torch, RocketSim, subtr_actor, safetensors"
 	touch $(STAMP)
 
-# A simulated match in the arena; prints the score and writes top-down pictures and an animation to out/demo/.
+# The bundled bot (bot.cfg, loaded as RLBotGUI loads it) against the ball-chasing baseline in the simulated
+# arena; prints the score and writes top-down pictures and an animation to out/demo/.
 demo: $(STAMP)
-	$(PY) -m training evaluate --blue baseline:chaser --orange baseline:random --games 2 --seconds 120 \
+	$(PY) -m training evaluate --blue bot.cfg --orange baseline:chaser --games 2 --seconds 120 \
 		--plot out/demo --json out/demo/results.json --gif out/demo/game.gif
 	@echo "pictures: out/demo/game-000.png out/demo/game-001.png; animation: out/demo/game.gif"
 
