@@ -127,3 +127,34 @@ def test_model_runs_and_masking_equals_removal():
     noop = np.repeat(ACTION_TABLE[NOOP_ACTION][None], 2, 0)
     lp = policy.logits(*nexto_observation(padded, noop, np.zeros(2, int), np.array([0, 3])))
     np.testing.assert_allclose(lp, logits, atol=1e-4)
+
+
+@needs_model
+def test_fast_forward_picks_the_same_actions_as_torchscript():
+    """FastNextoForward (used by NextoPolicy.logits) against the plain TorchScript call, on recorded observations."""
+    from dataclasses import replace
+
+    from training.sim.recorder import run_shard
+    from training.simulate import Config, make_teacher
+    cfg = Config(teacher="nexto", arenas=6, shard_seconds=3.0, progress=False, team_size_weights=(1.0, 1.0, 1.0),
+                 episode_seconds_min=1.0, episode_seconds_max=2.0)
+    teacher = make_teacher(replace(cfg, seed=3))
+    policy, seen = teacher.policy, []
+    fast = policy.logits
+
+    def capture(q, kv, mask):
+        seen.append((q, kv, mask))
+        return fast(q, kv, mask)
+
+    policy.logits = capture
+    run_shard(cfg, 0, teacher)  # 1v1 to 3v3 arenas: absent slots carry the -inf mask
+    q, kv, mask = (np.concatenate(x) for x in zip(*seen))  # one batch of M > FastNextoForward.CHUNK rows
+    assert len(q) > 2 * policy.forward.CHUNK and np.isinf(mask).any()
+    ref, out = policy.reference_logits(q, kv, mask), fast(q, kv, mask)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-3 * np.abs(ref).max())
+    assert (out.argmax(1) == ref.argmax(1)).all()
+    for beta in (0.9, 0.5):
+        picks = [choose_actions(x, beta, np.random.default_rng(1)) for x in (out, ref)]
+        assert (picks[0] == picks[1]).all()
+    single = fast(q[:1], kv[:1], mask[:1])  # one row, as NextoAgent calls it
+    np.testing.assert_allclose(single, ref[:1], rtol=0, atol=1e-3 * np.abs(ref).max())

@@ -176,15 +176,102 @@ def load_nexto(path: str | Path = DEFAULT_NEXTO_PATH, check_sha256: bool = True)
     return model.eval()
 
 
+class FastNextoForward:
+    """The logits of Nexto's TorchScript model, computed ~3x faster on one CPU thread (same weights, float32).
+
+    Nexto has one query per decision, so each attention block can work on the entities without projecting them
+    to keys and values: with z = the entities after key_value_preprocess, normalised without norm2's affine,
+    and w, b = norm2's weight and bias, per head h
+        score_n = q_h . Wk_h (w * z_n + b) + q_h . bk_h = (Wk_h^T q_h * w) . z_n + (a constant over n),
+        sum_n a_n (Wv_h (w * z_n + b) + bv_h) = Wv_h (w * (sum_n a_n z_n) + b) + bv_h,
+    and a constant shift of the scores does not change the softmax. This replaces the per-entity 128x128
+    K and V projections (2 per block) by a few (M, 4, 128) products (about 3x fewer multiply-adds in all);
+    what is left is mostly the per-entity key/value MLP. Same float32 arithmetic up to rounding: the logits differ
+    by at most 2e-4 (their size is up to ~40) and the picked actions (argmax, and sampling at beta 0.9 / 0.7 with
+    the same random numbers) were identical on 114,600 recorded 1v1-3v3 decisions; tests/test_nexto.py checks a
+    recorded batch against the TorchScript call.
+    The attention weights the TorchScript model also returns are not computed. Weights are read from the loaded
+    model at run time and never stored anywhere else.
+    """
+
+    HEADS = 4
+    CHUNK = 64  # observers per pass: keeps the (64, N, 128) entity tensors in L2 cache (~1.3x faster than one pass)
+
+    def __init__(self, model: torch.jit.ScriptModule):
+        sd = {k: v.detach() for k, v in model.state_dict().items()}
+
+        def lin(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+            return sd[f"{name}.weight"], sd[f"{name}.bias"]
+
+        self.query_mlp = [lin(f"net.earl.query_preprocess.{i}") for i in (0, 2)]
+        self.kv_mlp = [lin(f"net.earl.key_value_preprocess.{i}") for i in (0, 2)]
+        self.blocks = []
+        for b in range(2):
+            pre = f"net.earl.blocks.{b}"
+            w_in, b_in = sd[f"{pre}.attention.in_proj_weight"], sd[f"{pre}.attention.in_proj_bias"]
+            dim = w_in.shape[1]
+            head_dim = dim // self.HEADS
+            self.blocks.append({
+                "wq": w_in[:dim] / math.sqrt(head_dim), "bq": b_in[:dim] / math.sqrt(head_dim),
+                "wk": w_in[dim:2 * dim].reshape(self.HEADS, head_dim, dim),
+                "wv": w_in[2 * dim:].reshape(self.HEADS, head_dim, dim),
+                "bv": b_in[2 * dim:].reshape(self.HEADS, head_dim),
+                "out": lin(f"{pre}.attention.out_proj"), "norm1": lin(f"{pre}.norm1"), "norm2": lin(f"{pre}.norm2"),
+                "norm3": lin(f"{pre}.norm3"), "linear1": lin(f"{pre}.linear1"), "linear2": lin(f"{pre}.linear2"),
+            })
+        self.dim = dim
+        self.player_emb = lin("net.output.emb_convertor")
+        with torch.inference_mode():  # the action embeddings of the constant table, by the model's own MLP
+            self.action_emb = model.net.output.net(torch.from_numpy(ACTION_TABLE).float()).clone()  # (90, 32)
+
+    def __call__(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """q (M,1,32), kv (M,N,24), mask (M,N) float32 -> logits (M, 90)."""
+        if len(q) <= self.CHUNK:
+            return self._logits(q, kv, mask)
+        return torch.cat([self._logits(q[i:i + self.CHUNK], kv[i:i + self.CHUNK], mask[i:i + self.CHUNK])
+                          for i in range(0, len(q), self.CHUNK)])
+
+    def _logits(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional
+        x = q[:, 0]
+        for w, b in self.query_mlp:
+            x = F.linear(x, w, b).relu_()  # (M, 128)
+        z = kv
+        for w, b in self.kv_mlp:
+            z = F.linear(z, w, b).relu_()  # (M, N, 128)
+        z = F.layer_norm(z, (self.dim,))  # norm2 without its affine; shared by both blocks
+        m_count = len(x)
+        for blk in self.blocks:
+            norm2_w, norm2_b = blk["norm2"]
+            qh = F.linear(F.layer_norm(x, (self.dim,), *blk["norm1"]), blk["wq"], blk["bq"])
+            u = torch.einsum("mhd,hdc->mhc", qh.view(m_count, self.HEADS, -1), blk["wk"]) * norm2_w  # (M, 4, 128)
+            attn = torch.softmax(torch.bmm(u, z.transpose(1, 2)) + mask[:, None, :], -1)  # (M, 4, N)
+            pooled = torch.bmm(attn, z) * norm2_w + norm2_b  # (M, 4, 128): attention-weighted norm2(entities)
+            heads = torch.einsum("mhc,hdc->mhd", pooled, blk["wv"]) + blk["bv"]  # (M, 4, 32)
+            x = x + F.linear(heads.reshape(m_count, self.dim), *blk["out"])
+            x = x + F.linear(F.linear(F.layer_norm(x, (self.dim,), *blk["norm3"]), *blk["linear1"]).relu_(),
+                             *blk["linear2"])
+        return F.linear(x.relu(), *self.player_emb) @ self.action_emb.T
+
+
 class NextoPolicy:
-    """The model call plus Nexto's beta rule for picking one of the 90 actions."""
+    """The model call plus Nexto's beta rule for picking one of the 90 actions.
+
+    `logits` uses `FastNextoForward`; `reference_logits` is the plain TorchScript call (for tests).
+    """
 
     def __init__(self, path: str | Path = DEFAULT_NEXTO_PATH, check_sha256: bool = True):
         self.model = load_nexto(path, check_sha256)
+        self.forward = FastNextoForward(self.model)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def logits(self, q: np.ndarray, kv: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """q (M,1,32), kv (M,N,24), mask (M,N) -> logits (M, 90) float32."""
+        return self.forward(torch.from_numpy(q), torch.from_numpy(kv), torch.from_numpy(mask)).numpy()
+
+    @torch.inference_mode()
+    def reference_logits(self, q: np.ndarray, kv: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The same logits from the TorchScript model itself."""
         out, _ = self.model((torch.from_numpy(q), torch.from_numpy(kv), torch.from_numpy(mask)))
         return out.numpy()
 
