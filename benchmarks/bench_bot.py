@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--team-size", type=int, default=1)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "bc")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=0.5, help="as bot.cfg sets it (0 = argmax)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     packets, field_info = record_packets(args.team_size, args.ticks)
@@ -67,6 +68,7 @@ def main() -> None:
         print(f"(no bundled policy: timing a random {PolicyConfig()} policy)")
     bot_module.MODEL_DIR = model_dir
     ours = bot_module.RLRPTBot("rl-rpt", 0, 0)
+    ours.temperature = args.temperature
     prepare_agent(ours, field_info, [None])
     agents = {"rl-rpt": ours}
     try:
