@@ -35,7 +35,8 @@ def record_packets(team_size: int, ticks: int) -> tuple[list[bytes], object]:
     for t in range(ticks):
         if t % 30 == 0:
             for car in arena.get_cars():
-                car.set_controls(rs.CarControls(throttle=1.0, steer=float(rng.uniform(-1, 1)), boost=bool(rng.random() < 0.5)))
+                car.set_controls(rs.CarControls(throttle=1.0, steer=float(rng.uniform(-1, 1)),
+                                                boost=bool(rng.random() < 0.5)))
         arena.step(1)
         packets.append(bytes(sim_to_packet(arena, clock)))
     return packets, field_info_packet(arena)

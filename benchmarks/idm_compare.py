@@ -61,7 +61,8 @@ def main() -> None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         last = json.loads((out / "history.json").read_text())["history"][-1]
         rows.append((name, flops_per_window(flags), last))
-    print("| variant | MFLOP per window | clean equiv acc | corrupt equiv acc | corrupt exact acc | corrupt on_ground | corrupt has_flip |")
+    print("| variant | MFLOP per window | clean equiv acc | corrupt equiv acc | corrupt exact acc "
+          "| corrupt on_ground | corrupt has_flip |")
     print("|---|---|---|---|---|---|---|")
     for name, flops, last in rows:
         print(f"| {name} | {flops / 1e6:.2f} | {last['clean.action_equiv_acc']:.4f} | "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bot.actions import (
-    ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, MIRROR, NOOP_ACTION, NUM_ACTIONS, PITCH, ROLL, STEER, THROTTLE, YAW,
+    ACTION_TABLE, BOOST_BUTTON, JUMP, MIRROR, NOOP_ACTION, NUM_ACTIONS, PITCH, ROLL, STEER, THROTTLE, YAW,
     action_to_controls, equivalent_actions, nearest_action,
 )
 from bot.frame import BOOST, CAR_F, DEMOLISHED, HAS_FLIP, HAS_JUMP, ON_GROUND

@@ -36,7 +36,8 @@ def run_train(sim, out, *extra, **kw) -> subprocess.Popen:
 def test_equivalence_loss():
     logits = torch.tensor([[2.0, 0.5, -1.0]])
     one_hot = torch.tensor([[False, True, False]])
-    assert torch.allclose(equivalence_loss(logits, one_hot), torch.nn.functional.cross_entropy(logits, torch.tensor([1])))
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([1]))
+    assert torch.allclose(equivalence_loss(logits, one_hot), expected)
     assert torch.allclose(equivalence_loss(logits, torch.ones(1, 3, dtype=torch.bool)), torch.zeros(1), atol=1e-6)
     two = torch.tensor([[True, True, False]])
     assert equivalence_loss(logits, two) < equivalence_loss(logits, torch.tensor([[True, False, False]]))
@@ -102,7 +103,8 @@ def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
     report = main(Config(checkpoint=tmp_path / "run" / "model", sim=(sim_data,), replays=parsed,
                          json=tmp_path / "eval.json", plot=tmp_path / "confusion.png", samples=500, max_lag=1))
     for key in ("sim_clean", "sim_corrupt"):
-        assert 0 <= report[key]["action_equiv_acc"] <= 1 and report[key]["action_equiv_acc"] >= report[key]["action_exact_acc"]
+        equiv, exact = report[key]["action_equiv_acc"], report[key]["action_exact_acc"]
+        assert 0 <= equiv <= 1 and equiv >= exact
     replay = report["replay"]
     assert replay["frames"] > 1000 and set(replay["lag_scan"]) == {"-1", "0", "1"}
     for name in ("throttle", "steer", "boost", "jump", "handbrake"):

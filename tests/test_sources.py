@@ -1,4 +1,5 @@
-"""Cross-source consistency: RocketSim -> Frames directly equals RocketSim -> GameTickPacket -> rlgym-compat -> Frames."""
+"""Cross-source consistency: RocketSim -> Frames directly equals RocketSim -> GameTickPacket -> rlgym-compat
+-> Frames."""
 
 import numpy as np
 import pytest

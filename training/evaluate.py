@@ -15,7 +15,8 @@ from training.storage import write_json
 
 @dataclass(frozen=True)
 class Config:
-    blue: str = arg("baseline:chaser", "agent spec A (blue in game 1): baseline:chaser|baseline:random|nexto[:PATH]|path/to/bot.cfg")
+    blue: str = arg("baseline:chaser",
+                    "agent spec A (blue in game 1): baseline:chaser|baseline:random|nexto[:PATH]|path/to/bot.cfg")
     orange: str = arg("baseline:random", "agent spec B (orange in game 1)")
     games: int = arg(4, "number of games")
     seconds: float = arg(300.0, "game clock per game, s")

@@ -12,7 +12,9 @@ import torch
 from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, STEER, THROTTLE
-from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
+from bot.frame import (
+    DEMOLISHED, FRESH, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE,
+)
 from training.cli import arg
 from training.idm.data import SimDataset
 from training.idm.infer import label_arrays, load_idm, replay_targets

@@ -99,7 +99,8 @@ def train(cfg: Config) -> dict:
     train_data, val_data = SimDataset(list(cfg.sim), "train"), SimDataset(list(cfg.sim), "val")
     val_rng = np.random.default_rng(12345)  # the same validation windows in every run
     val_ids = val_rng.integers(0, len(val_data), cfg.val_samples)
-    val_batches = {name: val_data.batch(np.random.default_rng(7), 0, cfg.half_width, p, car_gaps, ball_gaps, ids=val_ids)
+    val_batches = {name: val_data.batch(np.random.default_rng(7), 0, cfg.half_width, p, car_gaps, ball_gaps,
+                                        ids=val_ids)
                    for name, p in (("clean", 0.0), ("corrupt", 1.0))}
 
     model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers)
@@ -182,6 +183,8 @@ def train(cfg: Config) -> dict:
 def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int) -> str:
     last = history[-1] if history else {}
     metrics = metrics_table(last, lambda k: k != "train_loss")
+    car_gaps, ball_gaps = np.round(gaps["car"], 4).tolist(), np.round(gaps["ball"], 4).tolist()
+    gaps_source = f"{gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays"
     return f"""# IDM model card
 
 Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
@@ -190,7 +193,7 @@ Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) 
 - Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}
 - Trained on simulated shards: {', '.join(map(str, cfg.sim))} ({n_train:,} train / {n_val:,} validation samples)
 - Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
-- Replay-style hold gaps (P of 1..4 frames): cars {np.round(gaps['car'], 4).tolist()}, ball {np.round(gaps['ball'], 4).tolist()} ({gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays)
+- Replay-style hold gaps (P of 1..4 frames): cars {car_gaps}, ball {ball_gaps} ({gaps_source})
 - Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}
 - Command: `{command_line()}`
 

@@ -40,7 +40,8 @@ def plot_game(trajectory: dict, teams: list[int], names: list[str], title: str, 
     blues, oranges = iter(plt.cm.Blues(np.linspace(0.5, 0.9, 3))), iter(plt.cm.Oranges(np.linspace(0.5, 0.9, 3)))
     for p, (team, name) in enumerate(zip(teams, names)):
         color = next(blues) if team == 0 else next(oranges)
-        ax.plot(cars[:, p, 0], cars[:, p, 1], color=color, lw=0.7, alpha=0.8, label=f"{name} ({'blue' if team == 0 else 'orange'})")
+        side = "blue" if team == 0 else "orange"
+        ax.plot(cars[:, p, 0], cars[:, p, 1], color=color, lw=0.7, alpha=0.8, label=f"{name} ({side})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7, frameon=False)
     ax.set_title(title, fontsize=9)
     return save_figure(fig, path)

@@ -20,8 +20,8 @@ import RocketSim as rs
 from bot.actions import ACTION_TABLE, NOOP_ACTION, NUM_ACTIONS, equivalent_actions, nearest_action
 from bot.constants import FRAME_RATE, NUM_BOOST_PADS, TICKS_PER_FRAME
 from bot.frame import (
-    BALL_F, BLUE_SCORE, CAR_F, DEMOLISHED, GAME_F, KICKOFF_PAUSE, ORANGE_SCORE, POS, PRESENT, SECONDS_REMAINING, VEL, Frames,
-    pad_timers_from_active,
+    BALL_F, BLUE_SCORE, CAR_F, DEMOLISHED, GAME_F, KICKOFF_PAUSE, ORANGE_SCORE, POS, PRESENT, SECONDS_REMAINING, VEL,
+    Frames, pad_timers_from_active,
 )
 from training.sim.rocketsim import init_rocketsim, read_ball, read_cars, read_pads
 from training.sim.start_states import KICKOFF, StartMix, reset_arena
