@@ -19,7 +19,7 @@ import torch
 
 from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_STEER
 from bot.actions import ACTION_TABLE
-from training.idm.infer import (_COLUMN, CONSTRAINABLE, consistent_actions, constrained_argmax, load_idm,
+from training.idm.infer import (ACTION_COLUMN, CONSTRAINABLE, consistent_actions, constrained_argmax, load_idm,
                                 recorded_values, replay_probs)
 from training.idm_eval import replay_agreement
 from training.storage import read_shard
@@ -51,7 +51,7 @@ def strict_none(rec: np.ndarray) -> np.ndarray:
     ok = np.ones((len(rec), len(ACTION_TABLE)), bool)
     for name in CONSTRAINABLE:
         v = values[name][:, None]
-        ok &= (ACTION_TABLE[None, :, _COLUMN[name]] == v) | ~np.isfinite(v)
+        ok &= (ACTION_TABLE[None, :, ACTION_COLUMN[name]] == v) | ~np.isfinite(v)
     return ~ok.any(-1)
 
 

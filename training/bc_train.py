@@ -78,8 +78,8 @@ def train(cfg: Config) -> dict:
         val_replay[np.bincount(data.replay_b, minlength=len(data.replays)).argmin()] = True
     is_val = val_replay[data.replay_b]
     if len(data.replays) == 1:  # a single replay: hold out its last 10% of play instead
-        order = np.arange(len(data)) - np.searchsorted(data.mirrored_b, True) * data.mirrored_b  # index in its copy
-        is_val = order >= 0.9 * (~data.mirrored_b).sum()
+        n = int((~data.mirrored_b).sum())  # samples per copy: [original..., mirrored...]
+        is_val = np.arange(len(data)) % n >= 0.9 * n
     to_t = torch.from_numpy
     train_idx = np.flatnonzero(~is_val)
     is_val &= ~data.mirrored_b  # validate on play as it happened

@@ -11,17 +11,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, STEER, THROTTLE
-from bot.frame import (
-    DEMOLISHED, FRESH, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE,
-)
+from bot.actions import ACTION_TABLE
+from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
 from training.cli import arg
 from training.idm.data import SimDataset
-from training.idm.infer import label_arrays, load_idm, replay_targets
+from training.idm.infer import ACTION_COLUMN, label_arrays, load_idm, recorded_values, replay_targets
 from training.idm.metrics import batch_metrics, per_control_match, predict
 from training.storage import read_shard, write_json
 
-AXIS_DEADZONE = 0.1  # recorded analog inputs closer to 0 than this count as 0
+# an input is scored where the replay records it (jump: the first-jump component's column)
+RECORDED_COLUMN = {"throttle": IN_THROTTLE, "steer": IN_STEER, "boost": IN_BOOST, "jump": IN_JUMP,
+                   "handbrake": IN_HANDBRAKE}
 
 
 @dataclass(frozen=True)
@@ -36,31 +36,21 @@ class Config:
     seed: int = arg(0, "seed of the evaluated windows and their corruption")
 
 
-def sign_with_deadzone(x: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(x) < AXIS_DEADZONE, 0, np.sign(x))
-
-
 def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slots: np.ndarray,
                      lag: int = 0) -> dict[str, tuple[int, int]]:
     """(agreeing, counted) per input on fresh frames of non-demolished cars, recorded inputs taken `lag` frames
-    after the labelled frame."""
+    after the labelled frame. Recorded values are read as labelling reads them (`recorded_values`)."""
     src = rows + lag
     ok = (src >= 0) & (src < len(cars))
     rows, slots, src = rows[ok], slots[ok], src[ok]
     car, rec = cars[rows, slots], cars[src, slots]
     keep = (car[:, FRESH] > 0.5) & (car[:, DEMOLISHED] < 0.5) & (action[rows, slots] >= 0)
     pred = ACTION_TABLE[action[rows, slots]]  # (N, 8)
-    jumping = np.nan_to_num(rec[:, [IN_JUMP, IN_DOUBLE_JUMP, IN_DODGE]]).max(-1) > 0.5
-    tests = {
-        "throttle": (np.sign(pred[:, THROTTLE]) == sign_with_deadzone(rec[:, IN_THROTTLE]), rec[:, IN_THROTTLE]),
-        "steer": (np.sign(pred[:, STEER]) == sign_with_deadzone(rec[:, IN_STEER]), rec[:, IN_STEER]),
-        "boost": ((pred[:, BOOST_BUTTON] > 0) == (rec[:, IN_BOOST] > 0.5), rec[:, IN_BOOST]),
-        "jump": ((pred[:, JUMP] > 0) == jumping, rec[:, IN_JUMP]),
-        "handbrake": ((pred[:, HANDBRAKE] > 0) == (rec[:, IN_HANDBRAKE] > 0.5), rec[:, IN_HANDBRAKE]),
-    }
+    values = recorded_values(rec)
     out = {}
-    for name, (agree, recorded) in tests.items():
-        counted = keep & np.isfinite(recorded)
+    for name, column in RECORDED_COLUMN.items():
+        agree = pred[:, ACTION_COLUMN[name]] == values[name]
+        counted = keep & np.isfinite(rec[:, column])
         out[name] = (int((agree & counted).sum()), int(counted.sum()))
     return out
 

@@ -67,15 +67,15 @@ def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def done(src: Path) -> bool:
-        """Labelled by this IDM with this constraint (shards from before the option count as unconstrained)."""
-        meta = out / src.name / "meta.json"
-        if not meta.is_file():
-            return False
-        m = read_json(meta)
-        return m.get("idm_weights_sha256") == idm_sha and tuple(m.get("constrain", ())) == constrain
+    def current_meta(src: Path) -> dict | None:
+        """The label shard's meta if it was made by this IDM with this constraint (shards from before the option
+        count as unconstrained), else None."""
+        path = out / src.name / "meta.json"
+        meta = read_json(path) if path.is_file() else {}
+        ok = meta.get("idm_weights_sha256") == idm_sha and tuple(meta.get("constrain", ())) == constrain
+        return meta if ok else None
 
-    todo = [s for s in mine if not done(s)]
+    todo = [s for s in mine if current_meta(s) is None]
     workers = cfg.workers or os.cpu_count() or 1
     jobs = [(Path(cfg.checkpoint), s, out, idm_sha, constrain) for s in todo]
     results = []
@@ -83,8 +83,8 @@ def main(cfg: Config) -> dict:
         for r in tqdm(pool.imap_unordered(_label_one, jobs), total=len(jobs), desc="label", unit="replay",
                       disable=not cfg.progress):
             results.append(r)
-    entries = {s.name: {"labelled": read_json(out / s.name / "meta.json")["labelled"],
-                        "sha256": read_json(out / s.name / "meta.json")["sha256"]} for s in mine if done(s)}
+    metas = {s.name: current_meta(s) for s in mine}
+    entries = {name: {"labelled": m["labelled"], "sha256": m["sha256"]} for name, m in metas.items() if m}
     manifest = {"config": asdict(cfg), "idm_weights_sha256": idm_sha, "constrain": list(constrain),
                 "idm_config_sha256": sha256_file(Path(cfg.checkpoint) / "config.json"),
                 "replays_manifest_sha256": sha256_file(Path(cfg.replays) / "manifest.json")

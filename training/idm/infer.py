@@ -37,7 +37,7 @@ def replay_targets(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 CONSTRAINABLE = ("throttle", "steer", "boost", "jump", "handbrake")  # recorded inputs that can constrain labels
-AXIS_DEADZONE = 0.1  # recorded analog inputs closer to 0 than this count as 0 (as idm_eval scores them)
+AXIS_DEADZONE = 0.1  # recorded analog inputs closer to 0 than this count as 0 (labelling and idm_eval)
 _GROUND = np.arange(NUM_ACTIONS) < 24  # the 24 ground rows choose throttle, steer and handbrake freely
 
 
@@ -66,8 +66,8 @@ def parse_constrain(values: tuple[str, ...] | list[str] | str) -> tuple[str, ...
 
 
 def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
-    """(N, F) car rows -> per input (N,) float: the recorded value in the table's terms (-1/0/1 or 0/1), NaN
-    where unknown. Jump counts any active jump component, as idm_eval scores it."""
+    """(N, F) car rows -> per input (N,) float: the recorded value in the table's terms (-1/0/1 or 0/1, to compare
+    with ACTION_TABLE[:, ACTION_COLUMN[name]]), NaN where unknown. Jump counts any active jump component."""
     rec_nf = np.asarray(rec_nf, np.float32)
 
     def axis(x: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
             "boost": button(rec_nf[:, IN_BOOST]), "jump": jump, "handbrake": button(rec_nf[:, IN_HANDBRAKE])}
 
 
-_COLUMN = {"throttle": THROTTLE, "steer": STEER, "boost": BOOST_BUTTON, "jump": JUMP, "handbrake": HANDBRAKE}
+ACTION_COLUMN = {"throttle": THROTTLE, "steer": STEER, "boost": BOOST_BUTTON, "jump": JUMP, "handbrake": HANDBRAKE}
 
 
 def consistent_actions(rec_nf: np.ndarray, constrain: tuple[str, ...]) -> np.ndarray:
@@ -92,7 +92,7 @@ def consistent_actions(rec_nf: np.ndarray, constrain: tuple[str, ...]) -> np.nda
     allowed = np.ones((len(rec_nf), NUM_ACTIONS), bool)
     for name in parse_constrain(constrain):
         v = values[name][:, None]  # (N, 1)
-        match = (ACTION_TABLE[None, :, _COLUMN[name]] == v) | ~FREE_ROWS[name][None] | ~np.isfinite(v)
+        match = (ACTION_TABLE[None, :, ACTION_COLUMN[name]] == v) | ~FREE_ROWS[name][None] | ~np.isfinite(v)
         allowed &= match
     return allowed
 
