@@ -24,7 +24,7 @@ from bot.constants import TICK_RATE, TICKS_PER_FRAME  # noqa: E402
 from bot.frame import KICKOFF_PAUSE  # noqa: E402
 from bot.obs import build_obs  # noqa: E402
 from bot.packet import PacketDecoder, default_field_info  # noqa: E402
-from bot.policy import load_policy  # noqa: E402
+from bot.policy import BotPolicy, load_policy  # noqa: E402
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bc"
 
@@ -35,7 +35,18 @@ def controls_from_action(action: int) -> SimpleControllerState:
                                  boost=boost, handbrake=handbrake)
 
 
-NO_THROTTLE = torch.from_numpy(ACTION_TABLE[:, THROTTLE] <= 0)  # (A,) bool
+NO_THROTTLE = ACTION_TABLE[:, THROTTLE] <= 0  # (A,) bool
+
+
+def sample_action(logits_a: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """The argmax at temperature 0, else a draw from softmax(logits / temperature) (-inf logits never come up).
+
+    What rng.choice(p=softmax) does, without its argument checks: one uniform against the cumulative sum."""
+    if temperature <= 0:
+        return int(logits_a.argmax())
+    z = logits_a.astype(np.float64) / temperature
+    cdf = np.cumsum(np.exp(z - z.max()))  # (A,) unnormalised: the uniform is scaled to its total instead
+    return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
 
 
 class RLRPTBot(BaseAgent):
@@ -69,7 +80,8 @@ class RLRPTBot(BaseAgent):
         self.policy = None
         self.feed_previous_action = True
         if (MODEL_DIR / "model.safetensors").is_file():
-            self.policy, config = load_policy(MODEL_DIR)
+            policy, config = load_policy(MODEL_DIR)
+            self.policy = BotPolicy(policy)
             self.feed_previous_action = config["model"].get("previous_action", True)
         else:
             self._log_once("no-model", f"no policy at {MODEL_DIR}; sending neutral controls")
@@ -102,16 +114,12 @@ class RLRPTBot(BaseAgent):
             self.controls = controls_from_action(self.prev_action)
         return self.controls
 
-    @torch.no_grad()
     def decide(self, frame) -> int:
         """One action index for this car from one moment (Frames with T = 1)."""
         glob, others = build_obs(frame.ball_tf, frame.cars_tpf, frame.pads_tk, frame.team_p[None],
                                  np.array([self.index]),
                                  np.array([self.prev_action if self.feed_previous_action else NOOP_ACTION]))
-        logits = self.policy(torch.from_numpy(glob), torch.from_numpy(others))[0]  # (A,)
+        logits = self.policy(glob[0], others[0])  # (A,)
         if frame.game_tf[0, KICKOFF_PAUSE] > 0:
-            logits = logits.masked_fill(NO_THROTTLE, float("-inf"))
-        if self.temperature > 0:
-            probs = torch.softmax(logits / self.temperature, -1).numpy().astype(np.float64)
-            return int(self.rng.choice(len(probs), p=probs / probs.sum()))
-        return int(logits.argmax())
+            logits = np.where(NO_THROTTLE, -np.inf, logits)
+        return sample_action(logits, self.temperature, self.rng)

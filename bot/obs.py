@@ -12,7 +12,8 @@ from bot.actions import ACTION_TABLE
 from bot.constants import BOOST_PAD_RESPAWN_S, CAR_MAX_ANG_VEL, CAR_MAX_SPEED, MAX_PLAYERS_PER_TEAM, ORANGE_TEAM
 from bot.constants import PAD_PERM_ROTATE_180 as PAD_ORANGE_ORDER
 from bot.frame import (
-    ANG_VEL, BOOST, DEMOLISHED, FORWARD, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, UP, VEL, reflect_rows,
+    ANG_VEL, BALL_F, BOOST, CAR_F, DEMOLISHED, FORWARD, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, UP, VEL,
+    reflect_rows,
 )
 
 POS_NORM, VEL_NORM, ANG_NORM = 2300.0, CAR_MAX_SPEED, CAR_MAX_ANG_VEL
@@ -40,15 +41,22 @@ CAR_OBS_F = 44
 O_IS_MATE, O_PRESENT = 44, 45
 OTHER_F = 46
 
-
-def _to_local(v_bn3: np.ndarray, forward_bn3: np.ndarray, up_bn3: np.ndarray) -> np.ndarray:
-    """Vectors in the world frame -> components along (forward, forward x up, up) of the given cars."""
-    side = np.cross(forward_bn3, up_bn3)
-    return np.stack([(v_bn3 * forward_bn3).sum(-1), (v_bn3 * side).sum(-1), (v_bn3 * up_bn3).sum(-1)], -1)
+# Team perspective as one multiply: the signs reflect_rows gives a 180-degree rotation (1 where it changes nothing).
+ORANGE_SIGN_BALL_F = reflect_rows(np.ones(BALL_F, np.float32), True, True)
+ORANGE_SIGN_CAR_F = reflect_rows(np.ones(CAR_F, np.float32), True, True)
 
 
-def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, me_bf: np.ndarray) -> np.ndarray:
-    """(B, N, CAR_F) car rows in team perspective, and the acting car's row (B, CAR_F) -> (B, N, CAR_OBS_F)."""
+def _to_local(v_bnk3: np.ndarray, axes_bn33: np.ndarray) -> np.ndarray:
+    """K world-frame vectors per car -> their components along the car's axes (rows: forward, side, up)."""
+    return (v_bnk3[..., None, :] * axes_bn33[..., None, :, :]).sum(-1)  # (B, N, K, 3)
+
+
+def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_b: np.ndarray) -> np.ndarray:
+    """(B, N, CAR_F) car rows in team perspective, the acting car's index into N (B,) -> (B, N, CAR_OBS_F).
+
+    One call covers every car, the acting one included, and each kind of axes (the car's, mine) takes one
+    _to_local: the bot builds one observation per decision, and at batch 1 numpy costs per call, not per number.
+    """
     out = np.zeros(cars_bnf.shape[:2] + (CAR_OBS_F,), np.float32)
     out[..., C_POS] = cars_bnf[..., POS] / POS_NORM
     out[..., C_VEL] = cars_bnf[..., VEL] / VEL_NORM
@@ -60,16 +68,19 @@ def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, me_bf: np.ndarray) ->
     out[..., C_HAS_JUMP] = cars_bnf[..., HAS_JUMP]
     out[..., C_HAS_FLIP] = cars_bnf[..., HAS_FLIP]
     out[..., C_DEMOLISHED] = cars_bnf[..., DEMOLISHED]
+    ar = np.arange(len(self_b))
+    me = cars_bnf[ar, self_b][:, None]  # (B, 1, CAR_F)
     out[..., C_BALL_REL_POS] = (ball_bf[:, None, POS] - cars_bnf[..., POS]) / POS_NORM
     out[..., C_BALL_REL_VEL] = (ball_bf[:, None, VEL] - cars_bnf[..., VEL]) / VEL_NORM
-    out[..., C_SELF_REL_POS] = (cars_bnf[..., POS] - me_bf[:, None, POS]) / POS_NORM
-    fwd, up = cars_bnf[..., FORWARD], cars_bnf[..., UP]
-    out[..., C_LOCAL_BALL_POS] = _to_local(out[..., C_BALL_REL_POS], fwd, up)
-    out[..., C_LOCAL_BALL_VEL] = _to_local(out[..., C_BALL_REL_VEL], fwd, up)
-    out[..., C_LOCAL_VEL] = _to_local(out[..., C_VEL], fwd, up)
-    my_fwd, my_up = np.broadcast_to(me_bf[:, None, FORWARD], fwd.shape), np.broadcast_to(me_bf[:, None, UP], up.shape)
-    out[..., C_LOCAL_REL_POS] = _to_local(out[..., C_SELF_REL_POS], my_fwd, my_up)
-    out[..., C_LOCAL_REL_VEL] = _to_local((cars_bnf[..., VEL] - me_bf[:, None, VEL]) / VEL_NORM, my_fwd, my_up)
+    out[..., C_SELF_REL_POS] = (cars_bnf[..., POS] - me[..., POS]) / POS_NORM
+    fwd, up = cars_bnf[..., FORWARD], cars_bnf[..., UP]  # (B, N, 3)
+    axes = np.stack([fwd, np.cross(fwd, up), up], -2)  # (B, N, 3, 3) forward, side = forward x up, up
+    local = _to_local(np.stack([out[..., C_BALL_REL_POS], out[..., C_BALL_REL_VEL], out[..., C_VEL]], -2), axes)
+    out[..., C_LOCAL_BALL_POS], out[..., C_LOCAL_BALL_VEL], out[..., C_LOCAL_VEL] = local.transpose(2, 0, 1, 3)
+    my_axes = axes[ar, self_b][:, None]  # (B, 1, 3, 3)
+    rel_vel = (cars_bnf[..., VEL] - me[..., VEL]) / VEL_NORM  # (B, N, 3)
+    local = _to_local(np.stack([out[..., C_SELF_REL_POS], rel_vel], -2), my_axes)  # (B, N, 2, 3)
+    out[..., C_LOCAL_REL_POS], out[..., C_LOCAL_REL_VEL] = local.transpose(2, 0, 1, 3)
     return out
 
 
@@ -85,18 +96,20 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
     ar = np.arange(b)
     my_team = team_bp[ar, self_b]  # (B,)
     orange = my_team == ORANGE_TEAM
-    cars = reflect_rows(np.nan_to_num(cars_bpf.astype(np.float32)), orange[:, None], orange[:, None])  # (B, P, F)
-    ball = reflect_rows(np.nan_to_num(ball_bf.astype(np.float32)), orange, orange)  # (B, F)
+    sign_car = np.where(orange[:, None, None], ORANGE_SIGN_CAR_F, np.float32(1))  # (B, 1, CAR_F)
+    sign_ball = np.where(orange[:, None], ORANGE_SIGN_BALL_F, np.float32(1))  # (B, BALL_F)
+    cars = np.nan_to_num(cars_bpf.astype(np.float32)) * sign_car  # (B, P, CAR_F)
+    ball = np.nan_to_num(ball_bf.astype(np.float32)) * sign_ball  # (B, BALL_F)
     pads = np.where(orange[:, None], pads_bk[:, PAD_ORANGE_ORDER], pads_bk) / BOOST_PAD_RESPAWN_S  # (B, K)
 
-    me = cars[ar, self_b]  # (B, F)
+    blocks = _car_blocks(cars, ball, self_b)  # (B, P, CAR_OBS_F)
     glob = np.zeros((b, GLOBAL_F), np.float32)
     glob[:, G_BALL_POS] = ball[:, POS] / POS_NORM
     glob[:, G_BALL_VEL] = ball[:, VEL] / VEL_NORM
     glob[:, G_BALL_ANG_VEL] = ball[:, ANG_VEL] / ANG_NORM
     glob[:, G_PREV_ACTION] = ACTION_TABLE[prev_action_b]
     glob[:, G_PADS] = pads
-    glob[:, G_SELF] = _car_blocks(me[:, None], ball, me)[:, 0]
+    glob[:, G_SELF] = blocks[ar, self_b]
 
     # other cars into fixed slots: teammates (by slot order) in 0..1, opponents in 2..4
     present = (cars[..., PRESENT] > 0.5) & (np.arange(p)[None, :] != self_b[:, None])  # (B, P)
@@ -106,7 +119,6 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
     slot = np.where(mate, rank_mate, MATE_SLOTS + rank_opp)  # (B, P)
     keep = present & (np.where(mate, rank_mate < MATE_SLOTS, rank_opp < MAX_PLAYERS_PER_TEAM))
     others = np.zeros((b, MAX_OTHERS, OTHER_F), np.float32)
-    blocks = _car_blocks(cars, ball, me)  # (B, P, CAR_OBS_F)
     bi, pi = np.nonzero(keep)
     others[bi, slot[bi, pi], :CAR_OBS_F] = blocks[bi, pi]
     others[bi, slot[bi, pi], O_IS_MATE] = mate[bi, pi]

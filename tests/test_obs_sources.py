@@ -79,9 +79,8 @@ class RecordingPolicy:
     """Stands in for the network inside `RLRPTBot.decide`, keeping the observation it was given."""
 
     def __call__(self, glob, others):
-        import torch
-        self.glob, self.others = glob.numpy().copy(), others.numpy().copy()
-        return torch.zeros(1, len(ACTION_TABLE))
+        self.glob, self.others = glob.copy(), others.copy()
+        return np.zeros(len(ACTION_TABLE), np.float32)
 
 
 def bot_observation(frame, index: int, prev_action: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +88,10 @@ def bot_observation(frame, index: int, prev_action: int) -> tuple[np.ndarray, np
     from bot.bot import RLRPTBot
     bot = RLRPTBot.__new__(RLRPTBot)  # no framework: only what `decide` reads
     bot.index, bot.prev_action, bot.feed_previous_action, bot.temperature = index, prev_action, True, 0.0
+    bot.rng = np.random.default_rng(0)
     bot.policy = RecordingPolicy()
     bot.decide(frame)
-    return bot.policy.glob[0], bot.policy.others[0]
+    return bot.policy.glob, bot.policy.others
 
 
 def expected_pads_from_packet(pads_k: np.ndarray, team: int) -> np.ndarray:
@@ -108,6 +108,22 @@ def test_rotator_round_trip(rng):
     forward2, up2 = euler_to_basis(*basis_to_euler(forward, up))
     np.testing.assert_allclose(forward2, forward, atol=1e-12)
     np.testing.assert_allclose(up2, up, atol=1e-12)
+
+
+def test_one_moment_gives_the_same_observation_as_a_batch(parsed, rng):
+    """The bot builds one observation at a time (B = 1), training builds batches: same numbers, bit for bit,
+    for every player of both teams."""
+    from bot.obs import build_obs
+    frames, segment_t = parsed
+    t_n = np.repeat(pick_moments(frames, segment_t, rng), frames.num_cars)
+    slot_n = np.tile(np.arange(frames.num_cars), len(t_n) // frames.num_cars)
+    args = (frames.ball_tf[t_n], frames.cars_tpf[t_n], frames.pads_tk[t_n],
+            np.broadcast_to(frames.team_p, (len(t_n), frames.num_cars)), slot_n, rng.integers(0, 90, len(t_n)))
+    glob_n, others_n = build_obs(*args)
+    assert set(frames.team_p[slot_n]) == {0, 1}
+    for i in range(len(t_n)):
+        glob, others = build_obs(*(a[i:i + 1] for a in args))
+        assert np.array_equal(glob[0], glob_n[i]) and np.array_equal(others[0], others_n[i]), (t_n[i], slot_n[i])
 
 
 def test_replay_and_packet_give_the_same_observation(parsed, rng):
