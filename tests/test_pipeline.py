@@ -173,3 +173,13 @@ def test_print_commands_are_valid_stage_commands(capsys):
             assert cfg.device == "cuda" and cfg.sim == (Path("/shared/work/sim"),) and cfg.hidden == 512
         if stage_argv[0] == "simulate" and "--shard" in stage_argv and cfg.shard != "0/1":
             assert cfg.shard == "3/16" and cfg.seconds == 72000
+
+
+def test_threads_flag_reaches_the_trainers_without_making_them_stale(tmp_path):
+    def trainer_stamps(threads):
+        plan = pipeline.make_plan(pipeline.Config(preset="cpu", work=tmp_path, threads=threads))
+        stages = {s.name: s for s in pipeline.build_stages(plan, "0/1")}
+        assert stages["idm-train"].config.threads == stages["bc-train"].config.threads == (threads or 0)
+        return [pipeline.stamp_record(stages[name])["config"] for name in ("idm-train", "bc-train")]
+
+    assert trainer_stamps(1) == trainer_stamps(None)

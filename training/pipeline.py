@@ -66,6 +66,8 @@ class Config:
     stop_after: str = arg("", "stop after this stage (e.g. idm-train); empty = run to the end")
     print_commands: bool = arg(False, "print every stage's command line (for a scheduler) and exit")
     nproc_per_node: int | None = arg(None, "> 0: idm-train and bc-train under torchrun with this many processes")
+    threads: int | None = arg(None, "torch threads of idm-train and bc-train (0 = all cores; default: the "
+                              "preset's); 1 keeps training fast on a machine shared with other jobs")
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ def make_plan(cfg: Config) -> Plan:
         banner(f"NO NEXTO MODEL at {teacher}: the RANDOM teacher plays instead. The IDM will learn from random "
                "play and label human replays much worse; pass --teacher PATH/nexto-model.pt for a real run.")
         tables = {**tables, "simulate": {**tables["simulate"], "teacher": "random"}}
+    if cfg.threads is not None:  # execution only: does not make a finished stage stale
+        tables = {**tables, **{s: {**tables[s], "threads": cfg.threads} for s in ("idm-train", "bc-train")}}
     return Plan(preset=name, work=Path(work), replays=cfg.replays or _from_root(settings.replays),
                 teacher=teacher if wants_nexto and teacher.is_file() else None,
                 export_dir=cfg.export_dir or _from_root(settings.export_dir.format(work=work)),
