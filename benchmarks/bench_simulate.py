@@ -3,11 +3,15 @@
     PYTHONPATH=. .venv/bin/python benchmarks/bench_simulate.py --repeats 3
 
 Raw RocketSim = the same arenas stepped 4 ticks at a time with every state read (cars, ball, pads), nothing
-else; it is measured in the same run, so the ratio is robust to a busy machine. "Nexto share" is the part of the
-Nexto recorder's wall time spent inside the model call. One process, torch on 1 thread. Medians of --repeats.
+else; it is measured in the same run, so the ratio is robust to a busy machine. It keeps the per-arena readers
+(`read_cars`, `read_ball`, `read_pads`) so that ratios stay comparable across versions; the recorder itself reads
+with `BatchReader`, about 2x cheaper, which is why the random teacher can come close to raw. "Nexto share" is
+the part of the Nexto recorder's wall time spent inside the model call. One process, torch on 1 thread. Medians
+of --repeats.
 """
 
 import argparse
+import gc
 import statistics
 import time
 from dataclasses import replace
@@ -45,6 +49,7 @@ def raw_speed(weights: tuple[float, ...], arenas: int, seconds: float, seed: int
 def recorder_speed(cfg: Config) -> tuple[float, float]:
     """(game-seconds per wall-second, share of wall time in Nexto inference) of one shard."""
     teacher = make_teacher(cfg)
+    gc.freeze()  # as the simulate worker does
     start = time.perf_counter()
     _, counts = run_shard(cfg, 0, teacher)
     wall = time.perf_counter() - start

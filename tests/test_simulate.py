@@ -116,3 +116,83 @@ def test_nexto_shard_labels_resimulation_and_determinism():
 def test_nexto_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         main(replace(SMALL, teacher="nexto", teacher_path=tmp_path / "missing.pt", out=tmp_path / "o"))
+
+
+
+def test_batch_reader_matches_per_arena_readers():
+    """BatchReader (gym states + whole-array numpy) gives the very bits of read_cars / read_ball / read_pads,
+    demolished cars and picked-up pads included, and the controls applied to every car."""
+    from bot.actions import ACTION_TABLE
+    from bot.constants import NUM_BOOST_PADS
+    from bot.frame import BALL_F, CAR_F, DEMOLISHED, pad_timers_from_active
+    from training.sim.recorder import CONTROLS, make_light_arena, slots_for
+    from training.sim.rocketsim import BatchReader, read_ball, read_cars, read_pads
+    from training.sim.start_states import StartMix, reset_arena
+
+    rng = np.random.default_rng(0)
+    sizes = [1, 2, 3, 3, 1]
+    arenas = [make_light_arena(n, i) for i, n in enumerate(sizes)]
+    slots = [slots_for(n) for n in sizes]
+    reader = BatchReader(arenas, slots)
+    cars = np.full((len(arenas), SLOTS, CAR_F), 7.0, np.float32)  # garbage that a read must overwrite
+    ball = np.full((len(arenas), BALL_F), 7.0, np.float32)
+    pads = np.full((len(arenas), NUM_BOOST_PADS), 7.0, np.float32)
+    for a in arenas:
+        reset_arena(a, rng, StartMix(kickoff=0.0))
+    seen_demo = seen_pad = False
+    for step in range(30):
+        if step == 5:
+            arenas[2].get_cars()[1].demolish()
+            pad = arenas[3].get_boost_pads()[5]
+            state = pad.get_state()
+            state.is_active, state.cooldown = False, 3.3
+            pad.set_state(state)
+        chosen = [rng.integers(len(ACTION_TABLE), size=len(a.get_cars())) for a in arenas]
+        for a, ch in zip(arenas, chosen):
+            for car, i in zip(a.get_cars(), ch):
+                car.set_controls(CONTROLS[i])
+        if step % 3 == 0:  # step all, read some
+            which = [0, 2, 3]
+            for a in arenas:
+                a.step(4)
+            applied = reader.read(which, cars, ball, pads)
+        else:
+            which = list(range(len(arenas)))
+            applied = reader.step(4, cars, ball, pads)
+        expect_applied = []
+        for g in which:
+            rows, _, states = read_cars(arenas[g])
+            expect = np.zeros((SLOTS, CAR_F), np.float32)
+            expect[slots[g]] = rows
+            assert cars[g].tobytes() == expect.tobytes(), (step, g)
+            assert ball[g].tobytes() == read_ball(arenas[g]).tobytes(), (step, g)
+            assert pads[g].tobytes() == pad_timers_from_active(*read_pads(arenas[g])).tobytes(), (step, g)
+            for s, i in zip(states, chosen[g]):
+                c = s.last_controls
+                expect_applied.append((c.throttle, c.steer, c.pitch, c.yaw, c.roll, c.jump, c.boost, c.handbrake))
+                assert s.is_demoed or (np.array(expect_applied[-1], np.float32) == ACTION_TABLE[i]).all()
+        np.testing.assert_array_equal(applied, np.array(expect_applied, np.float32))
+        seen_demo |= bool(cars[2, :, DEMOLISHED].any())
+        seen_pad |= bool(pads[3, 5] > 0)
+    assert seen_demo and seen_pad
+
+
+def test_equivalence_table_and_labels_match_bot_actions():
+    """The recorder's lookups give what bot.actions computes: equivalence masks and nearest actions."""
+    from bot.actions import ACTION_TABLE, equivalent_actions, nearest_action
+    from bot.frame import BOOST, CAR_F, DEMOLISHED, HAS_FLIP, HAS_JUMP, ON_GROUND
+    from training.sim.recorder import EQUIV_PACKED, equiv_code, label_actions, pack_equiv
+
+    rng = np.random.default_rng(1)
+    n = 5000
+    rows = rng.normal(size=(n, CAR_F)).astype(np.float32)
+    for col in (DEMOLISHED, ON_GROUND, HAS_JUMP, HAS_FLIP):
+        rows[:, col] = rng.choice(np.array([0.0, 1.0, np.nan], np.float32), size=n, p=[0.45, 0.45, 0.1])
+    rows[:, BOOST] = rng.choice(np.array([0.0, 0.5, 1.0, np.nan], np.float32), size=n)
+    action = rng.integers(NUM_ACTIONS, size=n)
+    np.testing.assert_array_equal(EQUIV_PACKED[equiv_code(rows), action], pack_equiv(equivalent_actions(action, rows)))
+
+    applied = ACTION_TABLE[action].copy()
+    off = rng.random(n) < 0.2  # controls that are not exactly a table row
+    applied[off] += rng.normal(scale=0.4, size=(int(off.sum()), 8)).astype(np.float32)
+    np.testing.assert_array_equal(label_actions(applied, action), nearest_action(applied))

@@ -20,10 +20,10 @@ import RocketSim as rs
 from bot.actions import ACTION_TABLE, NOOP_ACTION, NUM_ACTIONS, equivalent_actions, nearest_action
 from bot.constants import FRAME_RATE, NUM_BOOST_PADS, TICKS_PER_FRAME
 from bot.frame import (
-    BALL_F, BLUE_SCORE, CAR_F, DEMOLISHED, GAME_F, KICKOFF_PAUSE, ORANGE_SCORE, POS, PRESENT, SECONDS_REMAINING, VEL,
-    Frames, pad_timers_from_active,
+    BALL_F, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, GAME_F, HAS_FLIP, HAS_JUMP, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE,
+    POS, SECONDS_REMAINING, VEL, Frames,
 )
-from training.sim.rocketsim import init_rocketsim, read_ball, read_cars, read_pads
+from training.sim.rocketsim import BatchReader, init_rocketsim
 from training.sim.start_states import KICKOFF, StartMix, reset_arena
 from training.teachers import Teacher
 
@@ -68,13 +68,39 @@ def unpack_equiv(packed: np.ndarray) -> np.ndarray:
     return np.unpackbits(np.asarray(packed), axis=-1, count=NUM_ACTIONS).astype(bool)
 
 
-def applied_controls(states: list) -> np.ndarray:
-    """(n, 8) controls applied in the last stepped tick, from `CarState.last_controls`."""
-    rows = np.empty((len(states), 8), np.float32)
-    for i, s in enumerate(states):
-        c = s.last_controls
-        rows[i] = (c.throttle, c.steer, c.pitch, c.yaw, c.roll, c.jump, c.boost, c.handbrake)
-    return rows
+def _equiv_table() -> np.ndarray:
+    """(32, A, 12) uint8: the packed equivalence mask of every action, per `equiv_code`.
+
+    Why: `equivalent_actions` builds (cars, 90, 8) arrays every frame, but its answer only depends on the five
+    car flags that `equiv_code` packs, so it is evaluated once here, on one car row per code.
+    """
+    code = np.arange(32)
+    rows = np.zeros((32, CAR_F), np.float32)
+    rows[:, DEMOLISHED] = code & 1
+    rows[:, ON_GROUND] = np.where(code & 2, 1.0, np.where(code & 4, 0.0, np.nan))  # neither: unknown (NaN)
+    rows[:, BOOST] = np.where(code & 8, 0.0, 1.0)
+    rows[:, HAS_JUMP] = rows[:, HAS_FLIP] = np.where(code & 16, 0.0, 1.0)
+    action = np.tile(np.arange(NUM_ACTIONS), 32)
+    return pack_equiv(equivalent_actions(action, np.repeat(rows, NUM_ACTIONS, axis=0))).reshape(32, NUM_ACTIONS, -1)
+
+
+def equiv_code(cars_bf: np.ndarray) -> np.ndarray:
+    """(B, F) car rows -> (B,) int: the flags `equivalent_actions` looks at (bot/actions.effective_controls)."""
+    return ((cars_bf[:, DEMOLISHED] == 1) + 2 * (cars_bf[:, ON_GROUND] == 1) + 4 * (cars_bf[:, ON_GROUND] == 0)
+            + 8 * (cars_bf[:, BOOST] <= 0) + 16 * ((cars_bf[:, HAS_JUMP] == 0) & (cars_bf[:, HAS_FLIP] == 0)))
+
+
+EQUIV_PACKED = _equiv_table()
+
+
+def label_actions(applied_b8: np.ndarray, chosen_b: np.ndarray) -> np.ndarray:
+    """(B,) table row of the controls the simulator applied: `nearest_action`, which for controls equal to the
+    chosen row (all of them, unless something went wrong) is the chosen action, so only the others are searched."""
+    label = np.array(chosen_b, np.int64)
+    off = ~(applied_b8 == ACTION_TABLE[label]).all(1)
+    if off.any():
+        label[off] = nearest_action(applied_b8[off])
+    return label
 
 
 class ReplayTeacher(Teacher):
@@ -129,22 +155,16 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
     ep_limit = np.zeros(g_count, np.int64)
     score0 = np.zeros((g_count, 2), np.int64)  # scores at the episode start
     kickoff_live = np.zeros(g_count, bool)  # kickoff episode whose ball has not moved yet
-    cur_cars = np.zeros((g_count, SLOTS, CAR_F), np.float32)
-    cur_cars[:, :, PRESENT] = 0.0
+    cur_cars = np.zeros((g_count, SLOTS, CAR_F), np.float32)  # the current moment of every arena
     cur_ball = np.zeros((g_count, BALL_F), np.float32)
     cur_pads = np.zeros((g_count, NUM_BOOST_PADS), np.float32)
-    cur_states: list[list] = [[] for _ in range(g_count)]
-
-    def read(g: int) -> None:
-        rows, _, states = read_cars(arenas[g])
-        cur_cars[g] = 0.0
-        cur_cars[g, slots[g]] = rows
-        cur_ball[g] = read_ball(arenas[g])
-        active, since = read_pads(arenas[g])
-        cur_pads[g] = pad_timers_from_active(active, since)
-        cur_states[g] = states
+    reader = BatchReader(arenas, slots)
+    all_cars = [car for cars_of in reader.cars for car in cars_of]  # (n,), arena by arena, as g_idx, p_idx
+    g_idx = np.repeat(np.arange(g_count), [len(x) for x in slots])
+    p_idx = np.concatenate(slots)
 
     def start_episode(g: int, step: int) -> None:
+        """Reset arena g and open its next episode (the caller reads the new state with `reader`)."""
         kind = reset_arena(arenas[g], world, mix)
         seconds = world.uniform(cfg.episode_seconds_min, cfg.episode_seconds_max)
         ep_of[g], ep_step[g], ep_limit[g] = len(episodes), 0, max(1, int(round(seconds * FRAME_RATE)))
@@ -152,18 +172,17 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
         kickoff_live[g] = kind == KICKOFF
         episodes.append({"arena": g, "first_step": step, "team_size": int(team_size_g[g]), "start_kind": kind,
                          "end": END_SHARD, "length": 0})
-        read(g)
 
     for g in range(g_count):
         start_episode(g, 0)
+    reader.read(list(range(g_count)), cur_cars, cur_ball, cur_pads)
     new_episode = np.ones(g_count, bool)
     label_mismatches = 0
 
     for s in range(steps):
         # moment s of every arena, as one Frames with the arenas stacked on T
         g_arr = np.zeros((g_count, GAME_F), np.float32)
-        g_arr[:, BLUE_SCORE] = [a.blue_score for a in arenas] - score0[:, 0]
-        g_arr[:, ORANGE_SCORE] = [a.orange_score for a in arenas] - score0[:, 1]
+        g_arr[:, [BLUE_SCORE, ORANGE_SCORE]] = [(a.blue_score, a.orange_score) for a in arenas] - score0
         g_arr[:, SECONDS_REMAINING] = (ep_limit - ep_step) / FRAME_RATE
         kickoff_live &= (np.abs(cur_ball[:, POS][:, :2]).sum(1) == 0) & (np.abs(cur_ball[:, VEL]).sum(1) == 0)
         g_arr[:, KICKOFF_PAUSE] = kickoff_live
@@ -174,39 +193,37 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
         episode[:, s] = ep_of
         if new_episode.any():
             teacher.start_episodes(new_episode, now, teacher_rng)
-        chosen = np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS  # (G, P)
+        chosen = (np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS)[g_idx, p_idx]  # (n,)
 
-        for g, arena in enumerate(arenas):
-            for car, slot in zip(arena.get_cars(), slots[g]):
-                car.set_controls(CONTROLS[chosen[g, slot]])
-            arena.step(TICKS_PER_FRAME)
-            read(g)
+        for car, a in zip(all_cars, chosen.tolist()):
+            car.set_controls(CONTROLS[a])
+        applied = reader.step(TICKS_PER_FRAME, cur_cars, cur_ball, cur_pads)  # (n, 8); the arenas are independent
 
         # labels: what the simulator applied during these 4 ticks
-        applied = np.concatenate([applied_controls(cur_states[g]) for g in range(g_count)])
-        label = nearest_action(applied)  # (sum n,)
-        g_idx = np.repeat(np.arange(g_count), [len(x) for x in slots])
-        p_idx = np.concatenate(slots)
+        label = label_actions(applied, chosen)
         # a car demolished before or after these ticks: its last_controls freeze at the demo, so keep the set action
         demoed = (cars[g_idx, s, p_idx, DEMOLISHED] > 0) | (cur_cars[g_idx, p_idx, DEMOLISHED] > 0)
-        label = np.where(demoed, chosen[g_idx, p_idx], label)
-        label_mismatches += int((label != chosen[g_idx, p_idx]).sum())
+        label = np.where(demoed, chosen, label)
+        label_mismatches += int((label != chosen).sum())
         action[g_idx, s, p_idx] = label
-        equiv[g_idx, s, p_idx] = pack_equiv(equivalent_actions(label, cars[g_idx, s, p_idx]))
+        equiv[g_idx, s, p_idx] = EQUIV_PACKED[equiv_code(cars[g_idx, s, p_idx]), label]
 
         # episode ends: goals, time limits
         ep_step += 1
+        scores = np.array([(a.blue_score, a.orange_score) for a in arenas])  # (G, 2)
+        blue_goal = scores[:, 0] > score0[:, 0] + game[:, s, BLUE_SCORE]
+        orange_goal = scores[:, 1] > score0[:, 1] + game[:, s, ORANGE_SCORE]
+        ended = np.nonzero(blue_goal | orange_goal | (ep_step >= ep_limit))[0].tolist()
+        for g in ended:
+            ep = episodes[ep_of[g]]
+            ep["end"] = END_BLUE_GOAL if blue_goal[g] else END_ORANGE_GOAL if orange_goal[g] else END_TIME_LIMIT
+            ep["length"] = int(ep_step[g])
+            if s + 1 < steps:
+                start_episode(g, s + 1)
         new_episode[:] = False
-        for g, arena in enumerate(arenas):
-            blue_goal = arena.blue_score > score0[g, 0] + game[g, s, BLUE_SCORE]
-            orange_goal = arena.orange_score > score0[g, 1] + game[g, s, ORANGE_SCORE]
-            if blue_goal or orange_goal or ep_step[g] >= ep_limit[g]:
-                ep = episodes[ep_of[g]]
-                ep["end"] = END_BLUE_GOAL if blue_goal else END_ORANGE_GOAL if orange_goal else END_TIME_LIMIT
-                ep["length"] = int(ep_step[g])
-                if s + 1 < steps:
-                    start_episode(g, s + 1)
-                    new_episode[g] = True
+        if ended and s + 1 < steps:
+            reader.read(ended, cur_cars, cur_ball, cur_pads)
+            new_episode[ended] = True
     for g in range(g_count):
         ep = episodes[ep_of[g]]
         if ep["end"] == END_SHARD:
