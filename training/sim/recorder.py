@@ -120,14 +120,15 @@ class ReplayTeacher(Teacher):
         return self.actions[:, self.calls - 1]
 
 
-def shard_rngs(seed: int, shard_index: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Two independent streams: the world (modes, start states, episode lengths) and the teacher."""
-    return np.random.default_rng([seed, shard_index, 0]), np.random.default_rng([seed, shard_index, 1])
+def shard_rngs(seed: int, shard_index: int) -> tuple[np.random.Generator, ...]:
+    """Three independent streams: the world (modes, start states, episode lengths), the teacher, and the spawn
+    spots of demolished cars (BatchReader; a stream of its own, so a demolition shifts no other draw)."""
+    return tuple(np.random.default_rng([seed, shard_index, k]) for k in range(3))
 
 
 def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str, np.ndarray], dict]:
     """Simulate one shard; returns its arrays (see docs/simulation.md) and counts for meta.json."""
-    world, teacher_rng = shard_rngs(cfg.seed, shard_index)
+    world, teacher_rng, respawn_rng = shard_rngs(cfg.seed, shard_index)
     g_count, steps = cfg.arenas, int(round(cfg.shard_seconds * FRAME_RATE))
     mix = StartMix(kickoff=cfg.kickoff_share, car_ground=cfg.car_ground_share, car_wall=cfg.car_wall_share,
                    ball_speed_max=cfg.ball_speed_max)
@@ -158,7 +159,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
     cur_cars = np.zeros((g_count, SLOTS, CAR_F), np.float32)  # the current moment of every arena
     cur_ball = np.zeros((g_count, BALL_F), np.float32)
     cur_pads = np.zeros((g_count, NUM_BOOST_PADS), np.float32)
-    reader = BatchReader(arenas, slots)
+    reader = BatchReader(arenas, slots, respawn_rng)
     all_cars = [car for cars_of in reader.cars for car in cars_of]  # (n,), arena by arena, as g_idx, p_idx
     g_idx = np.repeat(np.arange(g_count), [len(x) for x in slots])
     p_idx = np.concatenate(slots)

@@ -120,6 +120,10 @@ def read_pads(arena: rs.Arena) -> tuple[np.ndarray, np.ndarray]:
 GYM_CAR_ID, GYM_CAR_DEMOED, GYM_CAR_ON_GROUND, GYM_CAR_BOOST = 0, 7, 8, 10  # boost 0..100
 GYM_CAR_PHYSICS = np.r_[11:14, 18:21, 21:24, 24:27, 30:33]  # pos, vel, ang_vel, forward, up: our PHYSICS order
 GYM_BALL_PHYSICS = np.r_[0:3, 7:10, 10:13, 13:16, 19:22]
+# RocketSim's soccar respawn spots of the blue team (x, y, z) and car yaws; orange's are mirrored in y, yaw + pi
+RESPAWN_SPOTS = np.array([(x, y, rs.RLConst.CAR_RESPAWN_Z) for x, y, _ in rs.RLConst.CAR_RESPAWN_LOCATIONS_SOCCAR])
+RESPAWN_YAWS = [yaw for _, _, yaw in rs.RLConst.CAR_RESPAWN_LOCATIONS_SOCCAR]
+SPOT_CLEARANCE = 250.0  # uu: a car centre closer than this to a respawn spot blocks it (an Octane is ~120 long)
 
 
 class BatchReader:
@@ -131,14 +135,20 @@ class BatchReader:
     controls), inactive pads one `get_state()` for their cooldown, and the rest is whole-array numpy over all
     arenas. The values are bit-identical to those functions' (tests/test_simulate.py).
     `slots[g]` is the row in P of each car of arena g, in `get_cars()` order.
+
+    Demolished cars: RocketSim respawns them itself when their countdown (`demo_respawn_timer`, 3 s as in RL)
+    ends, but on a spot drawn from an RNG we cannot seed, so a run with a demolition would not repeat. `step`
+    takes that respawn over at the very same tick (`_step`, `_respawn`).
     """
 
-    def __init__(self, arenas: list[rs.Arena], slots: list[np.ndarray]):
+    def __init__(self, arenas: list[rs.Arena], slots: list[np.ndarray], respawn_rng: np.random.Generator):
         self.arenas = arenas
         self.cars = [a.get_cars() for a in arenas]  # the Car objects live as long as their arena
         self.pads = [a.get_boost_pads() for a in arenas]
         self.slots = [np.asarray(s, np.int64) for s in slots]
         self.car_ids = [np.array([c.id for c in cars], np.float32) for cars in self.cars]
+        self.respawn_rng = respawn_rng
+        self.demoed = np.zeros(len(arenas), bool)  # arena had a demolished car at its last read
 
     def step(self, ticks: int, cars_gpf: np.ndarray, ball_gf: np.ndarray, pads_gk: np.ndarray) -> np.ndarray:
         """Step every arena `ticks` ticks, then as `read` for all of them. Each arena is read right after its
@@ -154,11 +164,49 @@ class BatchReader:
     def _fetch(self, g: int, ticks: int) -> tuple:
         """Arena g after `ticks` more ticks: its gym state, CarStates and (K,) pad cooldowns (0 where active)."""
         if ticks:
-            self.arenas[g].step(ticks)
+            self._step(g, ticks)
         gym = self.arenas[g].get_gym_state()  # (game, pads, ball, *cars), each row with a 180-degree rotated copy
         pads = self.pads[g]
         cooldown = [0.0 if on else pads[k].get_state().cooldown for k, on in enumerate(gym[1][0].tolist())]
         return gym, [c.get_state() for c in self.cars[g]], cooldown
+
+    def _step(self, g: int, ticks: int) -> None:
+        """Step arena g `ticks` ticks; a demolished car whose countdown ends within them is respawned by
+        `_respawn` after the very tick in which RocketSim would have respawned it."""
+        arena = self.arenas[g]
+        due = []  # (ticks from now to RocketSim's own respawn, car)
+        if self.demoed[g]:
+            for car in self.cars[g]:
+                state = car.get_state()
+                left = round(state.demo_respawn_timer * TICK_RATE)  # RocketSim respawns in the left-th tick
+                if state.is_demoed and left <= ticks:
+                    state.demo_respawn_timer += 1.0  # hold it past this step: RocketSim must not respawn it
+                    car.set_state(state)
+                    due.append((left, car))
+        done = 0
+        for left, car in sorted(due, key=lambda d: d[0]):
+            if left > done:
+                arena.step(left - done)
+                done = left
+            self._respawn(g, car)
+        if ticks > done:
+            arena.step(ticks - done)
+
+    def _respawn(self, g: int, car: rs.Car) -> None:
+        """What `Car.respawn` does (bit-identical state), on one of the team's 4 spots drawn from `respawn_rng`
+        among those no other car blocks: RocketSim draws blindly, and two cars stacked on one spot collide
+        differently from run to run."""
+        blue = car.team == rs.Team.BLUE
+        spots = RESPAWN_SPOTS * (1.0, 1.0 if blue else -1.0, 1.0)  # the table is blue's; orange's is mirrored in y
+        states = [c.get_state() for c in self.cars[g] if c is not car]
+        others = np.array([s.pos.as_numpy() for s in states if not s.is_demoed]).reshape(-1, 3)
+        free = (np.linalg.norm(spots[:, None] - others[None], axis=2) > SPOT_CLEARANCE).all(1)
+        k = int(self.respawn_rng.choice(np.nonzero(free)[0] if free.any() else len(spots)))
+        state = rs.CarState()
+        state.pos = rs.Vec(*spots[k].tolist())
+        state.rot_mat = rs.Angle(RESPAWN_YAWS[k] + (0.0 if blue else np.pi), 0.0, 0.0).as_rot_mat()
+        state.boost = self.arenas[g].get_mutator_config().car_spawn_boost_amount  # 33.3, as in RL
+        car.set_state(state)
 
     def _fill(self, which: list[int], fetched: list[tuple], cars_gpf: np.ndarray, ball_gf: np.ndarray,
               pads_gk: np.ndarray) -> np.ndarray:
@@ -178,6 +226,8 @@ class BatchReader:
         for i in np.nonzero(car[:, GYM_CAR_DEMOED])[0]:  # the gym rows keep a demolished car's body rotation
             rows[i, PHYSICS] = read_physics(states[i])
         g_idx = np.repeat(which, [len(self.slots[g]) for g in which])
+        self.demoed[which] = False
+        self.demoed[g_idx[car[:, GYM_CAR_DEMOED] > 0]] = True
         cars_gpf[which] = 0.0
         cars_gpf[g_idx, np.concatenate([self.slots[g] for g in which])] = rows
 
