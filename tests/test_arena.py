@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from rlbot.agents.base_agent import BaseAgent, SimpleControllerState
 
 from training.sim.arena import Match
@@ -81,6 +82,25 @@ def test_evaluate_cli_writes_json_and_pictures(tmp_path):
     assert saved["summary"]["games"] == 2 and [g["a_side"] for g in saved["games"]] == ["blue", "orange"]
     assert report["summary"]["a_wins"] + report["summary"]["draws"] + report["summary"]["a_losses"] == 2
     assert (tmp_path / "png" / "game-000.png").stat().st_size > 10_000
+    assert saved["complete"]
+
+
+def test_evaluate_keeps_finished_games_when_stopped(tmp_path, monkeypatch):
+    from training import evaluate
+    real_play, played = evaluate.Match.play, []
+
+    def play_then_stop(match, seconds):
+        if played:
+            raise KeyboardInterrupt  # the user stops the run during game 1
+        played.append(1)
+        return real_play(match, seconds)
+
+    monkeypatch.setattr(evaluate.Match, "play", play_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate.main(evaluate.Config(blue="baseline:chaser", orange="baseline:random", games=3, seconds=5.0,
+                                      json=tmp_path / "r.json"))
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert not saved["complete"] and saved["summary"]["games"] == 1 and len(saved["games"]) == 1
 
 
 def test_bot_cfg_plays_through_the_rlbotgui_loading_path(tmp_path):

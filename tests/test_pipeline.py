@@ -59,6 +59,12 @@ def test_tiny_pipeline_writes_every_stage_output_and_the_report(tiny_run):
     for name in ("idm", "bc"):
         assert (base / "models" / name / "model.safetensors").is_file()
         assert (base / "models" / name / "config.json").is_file()
+    idm_eval = json.loads((work / "idm-eval/idm-eval.json").read_text())
+    idm_card = (base / "models/idm/MODEL_CARD.md").read_text()
+    assert "Measured by the pipeline (idm-eval)" in idm_card
+    assert f"| replays: steer agreement with the recorded input | {idm_eval['replay']['steer_agree']:.3f} |" in idm_card
+    games = json.loads((work / "evaluate/results.json").read_text())["summary"]["games"]
+    assert f"{games} games of" in (base / "models/bc/MODEL_CARD.md").read_text()
     sim = json.loads((work / "sim/manifest.json").read_text())
     assert sim["complete"] and 120 <= sim["counts"]["game_seconds"] <= 240  # a few game-minutes
     report = (work / "report/report.md").read_text()

@@ -84,12 +84,15 @@ def main(cfg: Config) -> dict:
                 from training.animate import animate_game
                 animate_game(result.trajectory, [0] * len(result.blue) + [1] * len(result.orange), result.blue
                              + result.orange, f"final {result.blue_goals}-{result.orange_goals}", cfg.gif)
+            if cfg.json:  # after every game, so a stopped run keeps what it played
+                write_json(Path(cfg.json), {"config": asdict(cfg), "complete": False,
+                                            "summary": summarise(games, cfg.blue, cfg.orange), "games": games})
     finally:
         for d in drivers_a + drivers_b:
             d.close()
     summary = summarise(games, cfg.blue, cfg.orange)
     print(json.dumps(summary, indent=2))
-    report = {"config": asdict(cfg), "summary": summary, "games": games}
+    report = {"config": asdict(cfg), "complete": True, "summary": summary, "games": games}
     if cfg.json:
         write_json(Path(cfg.json), report)
     return report

@@ -240,8 +240,9 @@ def build_stages(plan: Plan, shard: str) -> list[Stage]:
         Stage("label", c["label"], (idm / "config.json", reps), (w / "labels",), run["label"]),
         Stage("bc-train", c["bc-train"], (reps, w / "labels/manifest.json"), (w / "bc", bc), run["bc-train"]),
         Stage("evaluate", c["evaluate"], (bc / "config.json",), (w / "evaluate", w / "bot"), run["evaluate"]),
-        Stage("export", {"export_dir": str(plan.export_dir)}, (idm / "config.json", bc / "config.json"), (),
-              lambda: export_models(w / "export", plan.export_dir)),
+        Stage("export", {"export_dir": str(plan.export_dir)}, (idm / "config.json", bc / "config.json",
+                                                               *(w / r for r in RESULTS.values())), (),
+              lambda: export_models(w, plan.export_dir)),
         Stage("report", c["report"], (w / "idm-eval/idm-eval.json", w / "evaluate/results.json",
                                       w / "bc/history.json", w / "idm/history.json"), (w / "report",), run["report"]),
     ]
@@ -280,13 +281,40 @@ def prepare_bot(folder: Path, policy: Path) -> Path:
     return folder / "bot.cfg"
 
 
-def export_models(src: Path, dest: Path) -> None:
-    """Copy the final fp16 IDM and policy folders to dest/idm and dest/bc (replacing older ones)."""
+RESULTS = {"idm": "idm-eval/idm-eval.json", "bc": "evaluate/results.json"}  # per model, under the work folder
+
+
+def results_section(name: str, results: dict) -> str:
+    """Model-card lines for what the pipeline measured after training: replay agreement, or match results."""
+    if name == "idm":
+        rows = [(f"held-out simulation, equivalence-aware action accuracy ({kind})",
+                 results[f"sim_{kind}"]["action_equiv_acc"]) for kind in ("clean", "corrupt")]
+        rows += [(f"replays: {key.removesuffix('_agree')} agreement with the recorded input", value)
+                 for key, value in results["replay"].items() if key.endswith("_agree")]
+        table = "\n".join(f"| {what} | {value:.3f} |" for what, value in rows)
+        return (f"\n## Measured by the pipeline (idm-eval)\n\n{results['replay']['frames']:,} fresh replay frames of "
+                f"{results['replay']['replays']} replays.\n\n| metric | value |\n|---|---|\n{table}\n")
+    summary, config = results["summary"], results["config"]
+    low, high = summary["a_score_rate_ci95"]
+    return (f"\n## Measured by the pipeline (evaluate)\n\n{summary['games']} games of {config['seconds']:.0f} s "
+            f"against `{summary['b']}` (sides swapped every game): {summary['a_wins']} wins, {summary['draws']} draws, "
+            f"{summary['a_losses']} losses (score rate {summary['a_score_rate']:.2f}, 95% CI {low:.2f}-{high:.2f}); "
+            f"{summary['a_goals_per_game']:.2f} goals per game for the bot, {summary['b_goals_per_game']:.2f} for "
+            f"the opponent.\n")
+
+
+def export_models(work: Path, dest: Path) -> None:
+    """Copy the final fp16 IDM and policy folders of `work`/export to dest/idm and dest/bc (replacing older
+    ones); each model card gets what the pipeline measured after training (idm-eval, evaluate) when present."""
     for name in ("idm", "bc"):
         target = Path(dest) / name
         tmp = target.with_name(f"{name}.tmp-export")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(Path(src) / name, tmp)
+        shutil.copytree(Path(work) / "export" / name, tmp)
+        results = Path(work) / RESULTS[name]
+        if results.is_file():
+            with open(tmp / "MODEL_CARD.md", "a") as card:
+                card.write(results_section(name, read_json(results)))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         print(f"exported {target}")
