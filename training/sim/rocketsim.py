@@ -14,9 +14,9 @@ from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPac
 
 from bot.constants import BOOST_PAD_RESPAWN_S, TICK_RATE
 from bot.frame import (
-    ANG_VEL, BALL_F, BALL_FRESH, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, FORWARD, FRESH, GAME_F, HAS_FLIP, HAS_JUMP,
-    IS_OVERTIME, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE, PHYSICS, POS, PRESENT, RECORDED_INPUTS, SECONDS_REMAINING,
-    UP, VEL, Frames, pad_timers_from_active,
+    BALL_F, BALL_FRESH, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, FRESH, GAME_F, HAS_FLIP, HAS_JUMP,
+    IS_OVERTIME, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE, PHYSICS, PRESENT, RECORDED_INPUTS, SECONDS_REMAINING,
+    Frames, pad_timers_from_active,
 )
 from bot.packet import frames_to_packet
 
@@ -67,7 +67,7 @@ class GameClock:
 
 
 def read_physics(state) -> np.ndarray:
-    """(15,) float32 POS, VEL, ANG_VEL, FORWARD, UP of a CarState or BallState, as `read_cars` writes them."""
+    """(15,) float32 POS, VEL, ANG_VEL, FORWARD, UP (the PHYSICS columns) of a CarState or BallState."""
     return np.concatenate([state.pos.as_numpy(), state.vel.as_numpy(), state.ang_vel.as_numpy(),
                            state.rot_mat.forward.as_numpy(), state.rot_mat.up.as_numpy()])
 
@@ -78,11 +78,7 @@ def read_cars(arena: rs.Arena) -> tuple[np.ndarray, np.ndarray, list]:
     rows = np.zeros((len(cars), CAR_F), np.float32)
     states = [c.get_state() for c in cars]
     for i, s in enumerate(states):
-        rows[i, POS] = s.pos.as_numpy()
-        rows[i, VEL] = s.vel.as_numpy()
-        rows[i, ANG_VEL] = s.ang_vel.as_numpy()
-        rows[i, FORWARD] = s.rot_mat.forward.as_numpy()
-        rows[i, UP] = s.rot_mat.up.as_numpy()
+        rows[i, PHYSICS] = read_physics(s)
         rows[i, BOOST] = s.boost / 100.0
         rows[i, DEMOLISHED] = s.is_demoed
         rows[i, ON_GROUND] = s.is_on_ground
@@ -99,12 +95,8 @@ def read_ball(arena: rs.Arena) -> np.ndarray:
     """(BALL_F,) float32 ball row."""
     b = arena.ball.get_state()
     row = np.zeros(BALL_F, np.float32)
-    row[POS] = b.pos.as_numpy()
-    row[VEL] = b.vel.as_numpy()
-    row[ANG_VEL] = b.ang_vel.as_numpy()
-    row[FORWARD] = b.rot_mat.forward.as_numpy()
-    row[UP] = b.rot_mat.up.as_numpy()
-    row[-1] = 1.0  # BALL_FRESH
+    row[PHYSICS] = read_physics(b)
+    row[BALL_FRESH] = 1.0
     return row
 
 
