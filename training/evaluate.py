@@ -62,6 +62,11 @@ def main(cfg: Config) -> dict:
     drivers_a = [make_a() for _ in range(cfg.team_size)]
     drivers_b = [make_b() for _ in range(cfg.team_size)]
     games = []
+
+    def report(complete: bool) -> dict:
+        return {"config": asdict(cfg), "complete": complete, "summary": summarise(games, cfg.blue, cfg.orange),
+                "games": games}
+
     try:
         for g in tqdm(range(cfg.games), desc="games", unit="game"):
             a_blue = not (cfg.swap_sides and g % 2 == 1)
@@ -85,14 +90,12 @@ def main(cfg: Config) -> dict:
                 animate_game(result.trajectory, [0] * len(result.blue) + [1] * len(result.orange), result.blue
                              + result.orange, f"final {result.blue_goals}-{result.orange_goals}", cfg.gif)
             if cfg.json:  # after every game, so a stopped run keeps what it played
-                write_json(Path(cfg.json), {"config": asdict(cfg), "complete": False,
-                                            "summary": summarise(games, cfg.blue, cfg.orange), "games": games})
+                write_json(Path(cfg.json), report(complete=False))
     finally:
         for d in drivers_a + drivers_b:
             d.close()
-    summary = summarise(games, cfg.blue, cfg.orange)
-    print(json.dumps(summary, indent=2))
-    report = {"config": asdict(cfg), "complete": True, "summary": summary, "games": games}
+    final = report(complete=True)
+    print(json.dumps(final["summary"], indent=2))
     if cfg.json:
-        write_json(Path(cfg.json), report)
-    return report
+        write_json(Path(cfg.json), final)
+    return final

@@ -297,7 +297,8 @@ def results_section(name: str, results: dict) -> str:
     summary, config = results["summary"], results["config"]
     low, high = summary["a_score_rate_ci95"]
     return (f"\n## Measured by the pipeline (evaluate)\n\n{summary['games']} games of {config['seconds']:.0f} s "
-            f"against `{summary['b']}` (sides swapped every game): {summary['a_wins']} wins, {summary['draws']} draws, "
+            f"against `{summary['b']}`{' (sides swapped every game)' if config['swap_sides'] else ''}: "
+            f"{summary['a_wins']} wins, {summary['draws']} draws, "
             f"{summary['a_losses']} losses (score rate {summary['a_score_rate']:.2f}, 95% CI {low:.2f}-{high:.2f}); "
             f"{summary['a_goals_per_game']:.2f} goals per game for the bot, {summary['b_goals_per_game']:.2f} for "
             f"the opponent.\n")
