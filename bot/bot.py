@@ -26,7 +26,8 @@ from bot.obs import build_obs  # noqa: E402
 from bot.packet import PacketDecoder, default_field_info  # noqa: E402
 from bot.policy import BotPolicy, load_policy  # noqa: E402
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bc"
+BOT_ROOT = Path(__file__).resolve().parent.parent  # the folder holding bot.cfg
+MODEL_DIR = BOT_ROOT / "models" / "bc"
 
 
 def controls_from_action(action: int) -> SimpleControllerState:
@@ -53,15 +54,20 @@ class RLRPTBot(BaseAgent):
     """Plays Rocket League with a policy cloned from human replays."""
 
     temperature: float = 0.0  # 0 = argmax; > 0 samples from softmax(logits / temperature)
+    model_dir: Path | None = None  # bot.cfg's `model`; None = MODEL_DIR
 
     @staticmethod
     def create_agent_configurations(config) -> None:
         params = config.get_header(BOT_CONFIG_AGENT_HEADER)
         params.add_value("temperature", float, default=0.0,
                          description="0 plays the most likely action; > 0 samples (1 = as trained)")
+        params.add_value("model", str, default="models/bc",
+                         description="policy folder (safetensors + config.json): absolute, or relative to the "
+                                     "folder of the bundled bot.cfg")
 
     def load_config(self, config_header) -> None:
         self.temperature = max(0.0, float(config_header.getfloat("temperature")))
+        self.model_dir = BOT_ROOT / (config_header.get("model") or "models/bc")  # an absolute path replaces the root
 
     def initialize_agent(self) -> None:
         try:
@@ -79,12 +85,13 @@ class RLRPTBot(BaseAgent):
         torch.set_num_threads(1)
         self.policy = None
         self.feed_previous_action = True
-        if (MODEL_DIR / "model.safetensors").is_file():
-            policy, config = load_policy(MODEL_DIR)
+        self.model_dir = self.model_dir or MODEL_DIR
+        if (self.model_dir / "model.safetensors").is_file():
+            policy, config = load_policy(self.model_dir)
             self.policy = BotPolicy(policy)
             self.feed_previous_action = config["model"].get("previous_action", True)
         else:
-            self._log_once("no-model", f"no policy at {MODEL_DIR}; sending neutral controls")
+            self._log_once("no-model", f"no policy at {self.model_dir}; sending neutral controls")
 
     def _log_once(self, key: str, message: str) -> None:
         if key not in self._logged:

@@ -55,3 +55,22 @@ def test_mirrored_copies_swap_left_and_right(labelled_replay):
     np.testing.assert_array_equal(ACTION_TABLE[s.action_b[n:], STEER], -ACTION_TABLE[s.action_b[:n], STEER])
     local = s.glob_bf[:, G_SELF][:, C_LOCAL_BALL_POS]  # (forward, side, up) of the ball as the car sees it
     np.testing.assert_allclose(local[n:], local[:n] * [1, -1, 1], atol=1e-5)
+
+
+def test_self_motion_noise_blurs_only_the_players_own_spin_and_slip():
+    import torch
+
+    from bot.obs import C_ANG_VEL, C_LOCAL_VEL, G_SELF, GLOBAL_F
+    from training.bc_train import add_self_motion_noise
+    spin = torch.zeros(GLOBAL_F, dtype=torch.bool)
+    spin[G_SELF.start + C_ANG_VEL.start:G_SELF.start + C_ANG_VEL.stop] = True
+    slip = torch.zeros(GLOBAL_F, dtype=torch.bool)
+    slip[G_SELF.start + C_LOCAL_VEL.start + 1] = True  # sideways: forward, side, up
+    for spin_std, slip_std, expected in ((0.5, 0.0, spin), (0.0, 0.3, slip), (0.5, 0.3, spin | slip)):
+        glob = torch.zeros(4096, GLOBAL_F)
+        add_self_motion_noise(glob, spin_std, slip_std)
+        assert (glob != 0).any(0).equal(expected)
+        if spin_std:
+            assert abs(glob[:, spin].std().item() - spin_std) < 0.02
+        if slip_std:
+            assert abs(glob[:, slip].std().item() - slip_std) < 0.02

@@ -71,3 +71,36 @@ def test_no_module_in_bot_imports_training():
     for path in (ROOT / "bot").glob("*.py"):
         text = path.read_text()
         assert "import training" not in text and "from training" not in text, path
+
+
+def test_bot_cfg_model_parameter_picks_the_policy_folder(tmp_path):
+    """bot.cfg's `model` names the policy folder, so a retrained policy plays without replacing models/bc."""
+    import torch
+    from rlbot.agents.base_agent import BOT_CONFIG_AGENT_HEADER
+    from rlbot.parsing.bot_config_bundle import get_bot_config_bundle
+
+    import bot.bot as bot_module
+    from bot.policy import Policy, PolicyConfig
+    from training.checkpoint import export_model
+    from training.sim.drivers import prepare_agent
+
+    torch.manual_seed(1)
+    export_model(tmp_path / "mine", Policy(PolicyConfig(hidden=16, layers=1)), {"model": {"hidden": 16, "layers": 1}},
+                 "test policy", half=True)
+    cfg = (ROOT / "bot.cfg").read_text().replace("./", str(ROOT) + "/")
+    cfg = cfg.replace("[Bot Parameters]", f"[Bot Parameters]\nmodel = {tmp_path / 'mine'}")
+    (tmp_path / "bot.cfg").write_text(cfg)
+    bundle = get_bot_config_bundle(str(tmp_path / "bot.cfg"))
+    config = bot_module.RLRPTBot.base_create_agent_configurations()
+    config.parse_file(bundle.config_obj, config_directory=bundle.config_directory)
+    agent = bot_module.RLRPTBot("mine", 0, 0)
+    agent.load_config(config.get_header(BOT_CONFIG_AGENT_HEADER))
+    prepare_agent(agent, __import__("bot.packet", fromlist=["x"]).default_field_info(), [None])
+    assert agent.model_dir == tmp_path / "mine"
+    assert agent.policy is not None and agent.policy.head[0].shape == (90, 16)  # the 16-wide test policy
+
+    default = bot_module.RLRPTBot("default", 0, 0)  # no `model` line: the bundled policy
+    config = bot_module.RLRPTBot.base_create_agent_configurations()
+    config.parse_file(get_bot_config_bundle(str(ROOT / "bot.cfg")).config_obj, config_directory=str(ROOT))
+    default.load_config(config.get_header(BOT_CONFIG_AGENT_HEADER))
+    assert default.model_dir == ROOT / "models" / "bc"

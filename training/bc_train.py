@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE, CONTROL_NAMES, NOOP_ACTION
-from bot.obs import G_PREV_ACTION
+from bot.obs import C_ANG_VEL, C_LOCAL_VEL, G_PREV_ACTION, G_SELF
 from bot.policy import Policy, PolicyConfig
 from training.bc_data import is_validation_replay, load_bc_samples
 from training.checkpoint import command_line, export_model, load_checkpoint, metrics_table, save_checkpoint
@@ -24,6 +24,10 @@ from training.cli import arg
 from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
 from training.storage import read_json, sha256_file, write_json
+
+
+SELF_ANG_VEL = slice(G_SELF.start + C_ANG_VEL.start, G_SELF.start + C_ANG_VEL.stop)  # global-block columns
+SELF_SLIP = G_SELF.start + C_LOCAL_VEL.start + 1  # the player's sideways velocity in its own axes
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class Config:
     previous_action: bool = arg(False, "show the policy the previous action (it then mostly copies it and, in play, "
                                        "keeps repeating one action: see docs/bc.md)")
     mirror: bool = arg(True, "also train on left-right mirrored copies of every replay")
+    self_motion_noise: float = arg(0.0, "std of Gaussian noise added to the player's own angular velocity "
+                                        "(normalised units) in training batches, against copying the last input "
+                                        "(docs/bc.md)")
+    slip_noise: float = arg(0.0, "the same for the player's sideways velocity in its own axes (reveals powerslides)")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
@@ -47,6 +55,15 @@ class Config:
     threads: int = arg(0, "torch CPU threads (0 = torch default)")
     resume: bool = arg(False, "continue from <out>/checkpoint")
     export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
+
+
+def add_self_motion_noise(glob_bf: torch.Tensor, spin_std: float, slip_std: float = 0.0) -> None:
+    """Blur the player's own angular velocity and sideways slip in place. In human play a turning car keeps
+    turning, so a clone that sees its exact spin learns to keep doing what it is doing (docs/bc.md)."""
+    if spin_std > 0:
+        glob_bf[:, SELF_ANG_VEL] += spin_std * torch.randn_like(glob_bf[:, SELF_ANG_VEL])
+    if slip_std > 0:
+        glob_bf[:, SELF_SLIP] += slip_std * torch.randn_like(glob_bf[:, SELF_SLIP])
 
 
 @torch.no_grad()
@@ -115,7 +132,9 @@ def train(cfg: Config) -> dict:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         model.train()
         idx = torch.from_numpy(rng.choice(train_idx, cfg.batch_size))
-        logits = ddp_model(glob[idx].to(env.device), others[idx].to(env.device))
+        glob_batch = glob[idx].to(env.device)
+        add_self_motion_noise(glob_batch, cfg.self_motion_noise, cfg.slip_noise)
+        logits = ddp_model(glob_batch, others[idx].to(env.device))
         loss = torch.nn.functional.cross_entropy(logits, action[idx].to(env.device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -177,7 +196,8 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
 - IDM that labelled them (weights sha256): {config['data']['idm_weights_sha256']}
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
 - hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action},
-  mirrored copies: {cfg.mirror}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+  mirrored copies: {cfg.mirror}, self-motion noise: {cfg.self_motion_noise}, slip noise: {cfg.slip_noise},
+  steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
 - Command: `{command_line()}`
 
 ## Held-out metrics (step {last.get('step', 0)})
