@@ -105,6 +105,50 @@ def test_changed_stage_config_reruns_from_that_stage(tiny_run):
     assert history[-1]["step"] == 20  # trained afresh, not resumed from the 30-step checkpoint
 
 
+def test_rerun_upstream_stage_that_makes_the_same_data_does_not_cascade(tiny_run):
+    """An interrupted replays stage re-parses (cache hits, new timings) but holds the same data: nothing after it
+    re-runs. Before, any stage that ran forced every later one to run afresh (a 27-minute IDM for nothing)."""
+    base, _, _ = tiny_run
+    work = base / "work"
+    (work / "stamps" / "replays.json").unlink()
+    proc, _ = run_pipeline("--preset", "tiny", "--work", str(work), "--export-dir", str(base / "models"),
+                           "--stop-after", "label")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    actions = stage_actions(work)
+    assert actions["replays"] == "resume"
+    assert [actions[s] for s in ("simulate", "idm-train", "idm-eval", "label")] == ["skip"] * 4
+    statuses = {e["status"] for e in json.loads((work / "replays/manifest.json").read_text())["replays"]}
+    assert "cached" in statuses  # the manifest's bytes changed; what it describes did not
+
+
+def test_fingerprint_follows_content_not_timings_or_copies(tmp_path):
+    import os
+    import shutil
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("a.replay", "b.replay"):
+        (folder / name).write_bytes(name.encode() * 100)
+    first = pipeline.fingerprint(folder)
+    os.utime(folder / "a.replay", (1, 1))  # a re-materialised corpus: same bytes, new times
+    copy = tmp_path / "elsewhere" / "corpus"
+    shutil.copytree(folder, copy)
+    assert pipeline.fingerprint(folder) == pipeline.fingerprint(copy) == first
+    (folder / "b.replay").write_bytes(b"other bytes")
+    assert pipeline.fingerprint(folder) != first
+
+    manifest = {"config": {"seconds": 60}, "counts": {"parsed": 1},
+                "replays": [{"file": "a.replay", "sha256": "x", "status": "parsed", "seconds": 1.5}]}
+    rerun = {"config": {"seconds": 60}, "counts": {"cached": 1},
+             "replays": [{"file": "a.replay", "sha256": "x", "status": "cached", "seconds": 0.01}]}
+    other = {**manifest, "replays": [{**manifest["replays"][0], "sha256": "y"}]}
+    paths = []
+    for i, content in enumerate((manifest, rerun, other)):
+        paths.append(tmp_path / f"manifest-{i}.json")
+        paths[-1].write_text(json.dumps(content))
+    prints = [pipeline.fingerprint(p) for p in paths]
+    assert prints[0] == prints[1] != prints[2]
+
+
 def write_preset(tmp_path: Path, extra: str) -> Path:
     path = tmp_path / "custom.toml"
     path.write_text((pipeline.PRESETS_DIR / "tiny.toml").read_text() + extra)

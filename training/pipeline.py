@@ -365,16 +365,33 @@ def print_commands(plan: Plan) -> None:
 # ---------------------------------------------------------------- staleness
 
 def fingerprint(path: Path) -> str | None:
-    """sha256 of a manifest/config file; for a replay folder, of its file list with sizes and mtimes."""
+    """sha256 of what a file or replay folder holds, not of when or how fast it was made: a JSON manifest without
+    its timings (VOLATILE_KEYS) and with cache hits counted as parses; a replay folder by its files' contents
+    (a copied or re-downloaded corpus keeps its fingerprint)."""
+    import hashlib
     path = Path(path)
+    if path.is_file() and path.suffix == ".json":
+        return hashlib.sha256(json.dumps(_without_volatile(read_json(path)), sort_keys=True).encode()).hexdigest()
     if path.is_file() and path.suffix != ".replay":
         return sha256_file(path)
     files = find_replay_files(path)
     if not files:
         return None
-    import hashlib
-    listing = "\n".join(f"{p} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in files)
+    root = path if path.is_dir() else path.parent
+    listing = "\n".join(f"{p.relative_to(root)} {sha256_file(p)}" for p in files)
     return hashlib.sha256(listing.encode()).hexdigest()
+
+
+VOLATILE_KEYS = ("seconds", "counts", "finished")  # timings and tallies that a re-run changes, the data not
+
+
+def _without_volatile(value):
+    if isinstance(value, dict):
+        return {k: ("parsed" if k == "status" and v == "cached" else _without_volatile(v))
+                for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
 
 
 def stamp_record(stage: Stage) -> dict:
@@ -389,29 +406,31 @@ def stamp_path(work: Path, stage: str, shard: str) -> Path:
     return Path(work) / "stamps" / f"{stage}{suffix}.json"
 
 
-def decide(stage: Stage, stamp: Path, upstream_ran: bool) -> tuple[str, str]:
-    """('skip' | 'resume' | 'fresh', why). No stamp means the outputs, if any, come from an interrupted run
-    or from sharded jobs: the stage resumes over them (stages skip finished shards and refuse other jobs)."""
+def decide(stage: Stage, stamp: Path) -> tuple[str, str]:
+    """('skip' | 'resume' | 'fresh', why). A stage re-runs when its config or what its inputs hold changed, so a
+    re-run upstream stage that made the same data does not cascade. No stamp means the outputs, if any, come from
+    an interrupted run or from sharded jobs: the stage resumes over them (stages skip finished shards)."""
     if not stamp.is_file():
         return "resume", "no stamp"
     old, new = read_json(stamp), stamp_record(stage)
-    same = old.get("config") == new["config"] and old.get("inputs") == new["inputs"]
-    if same and not upstream_ran:
-        return ("skip", "current") if old.get("done") else ("resume", "interrupted")
-    if upstream_ran:
-        return "fresh", "an earlier stage ran"
-    return "fresh", "config changed" if old.get("config") != new["config"] else "inputs changed"
+    if old.get("config") != new["config"]:
+        return "fresh", "config changed"
+    changed = [Path(p).name if Path(p).name != "manifest.json" else str(Path(*Path(p).parts[-2:]))
+               for p, h in new["inputs"].items() if old.get("inputs", {}).get(p) != h]
+    if changed:
+        return "fresh", f"inputs changed: {', '.join(changed)}"
+    return ("skip", "current") if old.get("done") else ("resume", "interrupted")
 
 
 def run_stages(stages: list[Stage], work: Path, shard: str) -> list[dict]:
     """Run or skip each stage in order; returns one row per stage (name, action, why, seconds)."""
-    rows, upstream_ran = [], False
+    rows = []
     for k, stage in enumerate(stages, 1):
         stamp = stamp_path(work, stage.name, shard)
         if stage.name == "label" and shard != "0/1" and not (work / "export/idm/config.json").is_file():
             print(f"[{k}/{len(stages)}] label: waiting for the IDM (run idm-train first)", flush=True)
             continue
-        action, why = decide(stage, stamp, upstream_ran)
+        action, why = decide(stage, stamp)
         print(f"[{k}/{len(stages)}] {stage.name}: {'skipped' if action == 'skip' else 'running'} ({why})",
               flush=True)
         if action == "skip":
@@ -427,7 +446,6 @@ def run_stages(stages: list[Stage], work: Path, shard: str) -> list[dict]:
         write_json(stamp, {**stamp_record(stage), "done": True, "seconds": round(seconds, 2),
                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         rows.append({"stage": stage.name, "action": action, "why": why, "seconds": round(seconds, 2)})
-        upstream_ran = True
     return rows
 
 
