@@ -415,8 +415,7 @@ def decide(stage: Stage, stamp: Path) -> tuple[str, str]:
     old, new = read_json(stamp), stamp_record(stage)
     if old.get("config") != new["config"]:
         return "fresh", "config changed"
-    changed = [Path(p).name if Path(p).name != "manifest.json" else str(Path(*Path(p).parts[-2:]))
-               for p, h in new["inputs"].items() if old.get("inputs", {}).get(p) != h]
+    changed = [str(Path(*Path(p).parts[-2:])) for p, h in new["inputs"].items() if old.get("inputs", {}).get(p) != h]
     if changed:
         return "fresh", f"inputs changed: {', '.join(changed)}"
     return ("skip", "current") if old.get("done") else ("resume", "interrupted")
