@@ -406,13 +406,13 @@ def stamp_path(work: Path, stage: str, shard: str) -> Path:
     return Path(work) / "stamps" / f"{stage}{suffix}.json"
 
 
-def decide(stage: Stage, stamp: Path) -> tuple[str, str]:
-    """('skip' | 'resume' | 'fresh', why). A stage re-runs when its config or what its inputs hold changed, so a
-    re-run upstream stage that made the same data does not cascade. No stamp means the outputs, if any, come from
-    an interrupted run or from sharded jobs: the stage resumes over them (stages skip finished shards)."""
-    if not stamp.is_file():
+def decide(old: dict | None, new: dict) -> tuple[str, str]:
+    """('skip' | 'resume' | 'fresh', why) from the stage's stamp (None if absent) and its `stamp_record` now.
+    A stage re-runs when its config or what its inputs hold changed, so a re-run upstream stage that made the
+    same data does not cascade. No stamp means the outputs, if any, come from an interrupted run or from sharded
+    jobs: the stage resumes over them (stages skip finished shards)."""
+    if old is None:
         return "resume", "no stamp"
-    old, new = read_json(stamp), stamp_record(stage)
     if old.get("config") != new["config"]:
         return "fresh", "config changed"
     changed = [str(Path(*Path(p).parts[-2:])) for p, h in new["inputs"].items() if old.get("inputs", {}).get(p) != h]
@@ -429,7 +429,8 @@ def run_stages(stages: list[Stage], work: Path, shard: str) -> list[dict]:
         if stage.name == "label" and shard != "0/1" and not (work / "export/idm/config.json").is_file():
             print(f"[{k}/{len(stages)}] label: waiting for the IDM (run idm-train first)", flush=True)
             continue
-        action, why = decide(stage, stamp)
+        record = stamp_record(stage)  # once: it hashes the inputs (replays: every file), which a stage never writes
+        action, why = decide(read_json(stamp) if stamp.is_file() else None, record)
         print(f"[{k}/{len(stages)}] {stage.name}: {'skipped' if action == 'skip' else 'running'} ({why})",
               flush=True)
         if action == "skip":
@@ -438,11 +439,11 @@ def run_stages(stages: list[Stage], work: Path, shard: str) -> list[dict]:
         if action == "fresh":
             for path in stage.outputs:
                 shutil.rmtree(path, ignore_errors=True)
-        write_json(stamp, {**stamp_record(stage), "done": False})
+        write_json(stamp, {**record, "done": False})
         t0 = time.perf_counter()
         stage.run()
         seconds = time.perf_counter() - t0
-        write_json(stamp, {**stamp_record(stage), "done": True, "seconds": round(seconds, 2),
+        write_json(stamp, {**record, "done": True, "seconds": round(seconds, 2),
                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         rows.append({"stage": stage.name, "action": action, "why": why, "seconds": round(seconds, 2)})
     return rows
