@@ -58,9 +58,6 @@ def summarise(games: list[dict], spec_a: str, spec_b: str) -> dict:
 def main(cfg: Config) -> dict:
     if not 1 <= cfg.team_size <= 3:
         raise SystemExit("--team-size must be 1, 2 or 3")
-    import torch
-    torch.set_num_threads(1)  # in-process agents (Nexto) decide one state at a time; spare threads only spin-wait,
-    # and on a busy machine that wait made a 300-s game against Nexto take minutes instead of ~1
     make_a, make_b = driver_factory(cfg.blue), driver_factory(cfg.orange)
     drivers_a = [make_a() for _ in range(cfg.team_size)]
     drivers_b = [make_b() for _ in range(cfg.team_size)]

@@ -322,6 +322,8 @@ class NextoAgent(BaseAgent):
 
     def initialize_agent(self) -> None:
         from bot.packet import PacketDecoder, default_field_info
+        torch.set_num_threads(1)  # as our bot: one state per decision, and spare threads only spin-wait (on a busy
+        # machine that wait made a 300-s arena game against Nexto take minutes instead of ~1)
         self.policy = NextoPolicy(self.model_path)
         field_info = None
         try:
