@@ -27,7 +27,8 @@ from bot.packet import PacketDecoder, default_field_info  # noqa: E402
 from bot.policy import BotPolicy, load_policy  # noqa: E402
 
 BOT_ROOT = Path(__file__).resolve().parent.parent  # the folder holding bot.cfg
-MODEL_DIR = BOT_ROOT / "models" / "bc"
+DEFAULT_MODEL = "models/bc"  # bot.cfg's `model` when it names none
+MODEL_DIR = BOT_ROOT / DEFAULT_MODEL
 
 
 def controls_from_action(action: int) -> SimpleControllerState:
@@ -61,13 +62,13 @@ class RLRPTBot(BaseAgent):
         params = config.get_header(BOT_CONFIG_AGENT_HEADER)
         params.add_value("temperature", float, default=0.0,
                          description="0 plays the most likely action; > 0 samples (1 = as trained)")
-        params.add_value("model", str, default="models/bc",
+        params.add_value("model", str, default=DEFAULT_MODEL,
                          description="policy folder (safetensors + config.json): absolute, or relative to the "
                                      "folder of the bundled bot.cfg")
 
     def load_config(self, config_header) -> None:
         self.temperature = max(0.0, float(config_header.getfloat("temperature")))
-        self.model_dir = BOT_ROOT / (config_header.get("model") or "models/bc")  # an absolute path replaces the root
+        self.model_dir = BOT_ROOT / (config_header.get("model") or DEFAULT_MODEL)  # an absolute path replaces the root
 
     def initialize_agent(self) -> None:
         try:
