@@ -17,10 +17,11 @@ from training.cli import parse_config
 STAGE_OUTPUTS = ("replays/manifest.json", "sim/manifest.json", "idm/history.json", "idm/model/config.json",
                  "export/idm/model.safetensors", "idm-eval/idm-eval.json", "idm-eval/confusion.png",
                  "labels/manifest.json", "bc/history.json", "bc/curves.png", "export/bc/model.safetensors",
-                 "bot/bot.cfg", "bot/models/bc/model.safetensors", "evaluate/results.json",
+                 "finetune/history.json", "export/policy/model.safetensors", "bot/bot.cfg",
+                 "bot/models/bc/model.safetensors", "evaluate/results.json",
                  "evaluate/game-000.png", "evaluate/game.gif")
 REPORT_FILES = ("report.md", "data.png", "idm-accuracy.png", "replay-agreement.png", "idm-curves.png",
-                "bc-curves.png", "game-000.png", "game.gif")
+                "bc-curves.png", "finetune-curves.png", "game-000.png", "game.gif")
 
 
 def run_pipeline(*args: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -72,7 +73,7 @@ def test_tiny_pipeline_writes_every_stage_output_and_the_report(tiny_run):
         assert (work / "report" / rel).stat().st_size > 1000, rel
         assert rel == "report.md" or f"({rel})" in report, rel
     for heading in ("## Data", "## Inverse dynamics model", "### Agreement with recorded replay inputs",
-                    "## Behaviour cloning", "## Matches in the simulated arena"):
+                    "## Behaviour cloning", "## Arena fine-tuning", "## Matches in the simulated arena"):
         assert heading in report
     assert "control_acc.throttle" in report and "flag_acc.on_ground" in report
 

@@ -13,6 +13,7 @@ STAGES = {
     "idm-eval": "training.idm_eval",
     "label": "training.label",
     "bc-train": "training.bc_train",
+    "finetune": "training.finetune",
     "simulate": "training.simulate",
     "replays": "training.replays",
     "pipeline": "training.pipeline",

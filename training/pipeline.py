@@ -4,12 +4,12 @@
     python -m training pipeline --preset cpu                       # the bundled model, exported to models/
     python -m training pipeline --preset cluster --print-commands  # per-stage commands for a scheduler
 
-Order: replays -> simulate -> idm-train -> idm-eval -> label -> bc-train -> evaluate -> export -> report
+Order: replays -> simulate -> idm-train -> idm-eval -> label -> bc-train -> finetune -> evaluate -> export -> report
 (replays come first because idm-train measures replay-style hold gaps on them). A preset
 (training/presets/<name>.toml) has one table per stage whose keys are that stage's Config fields; the paths
 between stages belong to the pipeline. Each stage leaves a stamp `<work>/stamps/<stage>.json` with its config
-and the sha256 of its inputs' manifests: a stage is skipped when its stamp matches, and a stage that runs
-makes every later stage run too. Stages resume by themselves, so an interrupted pipeline continues.
+and fingerprints of what its inputs hold: a stage is skipped when its stamp matches and re-runs when its config
+or its inputs changed. Stages resume by themselves, so an interrupted pipeline continues.
 """
 
 import dataclasses
@@ -31,17 +31,19 @@ from training.storage import read_json, sha256_file, write_json
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_TEACHER = ROOT.parent / "shared" / "teachers" / "nexto" / "nexto-model.pt"
-ORDER = ("replays", "simulate", "idm-train", "idm-eval", "label", "bc-train", "evaluate", "export", "report")
+ORDER = ("replays", "simulate", "idm-train", "idm-eval", "label", "bc-train", "finetune", "evaluate", "export",
+         "report")
 SHARDED = ("replays", "simulate", "label")  # stages that take --shard i/n
 MODULES = {"replays": "training.replays", "simulate": "training.simulate", "idm-train": "training.idm_train",
            "idm-eval": "training.idm_eval", "label": "training.label", "bc-train": "training.bc_train",
-           "evaluate": "training.evaluate", "report": "training.report"}
+           "finetune": "training.finetune", "evaluate": "training.evaluate", "report": "training.report"}
 # fields the pipeline fills in itself (the paths that connect the stages); a preset may not set them
 OWNED = {"replays": {"inputs", "out", "shard"}, "simulate": {"out", "shard", "teacher_path"},
          "idm-train": {"sim", "replays", "out", "export", "resume"},
          "idm-eval": {"checkpoint", "sim", "replays", "json", "plot"},
          "label": {"checkpoint", "replays", "out", "shard"},
          "bc-train": {"replays", "labels", "out", "export", "resume"},
+         "finetune": {"policy", "out", "export"},
          "evaluate": {"blue", "json", "plot", "gif"}, "report": {"work"}}
 # fields that change how fast a stage runs, not what it writes: ignored when deciding whether it is current
 EXECUTION_ONLY = {"workers", "progress", "threads", "log_every"}
@@ -219,6 +221,7 @@ def stage_configs(plan: Plan, shard: str) -> dict[str, object]:
         "label": {"checkpoint": w / "export/idm", "replays": w / "replays", "out": w / "labels", "shard": shard},
         "bc-train": {"replays": w / "replays", "labels": w / "labels", "out": w / "bc", "export": w / "export/bc",
                      "resume": True},
+        "finetune": {"policy": w / "export/bc", "out": w / "finetune", "export": w / "export/policy"},
         "evaluate": {"blue": str(w / "bot/bot.cfg"), "json": w / "evaluate/results.json", "plot": w / "evaluate",
                      "gif": w / "evaluate/game.gif"},
         "report": {"work": w},
@@ -231,6 +234,7 @@ def build_stages(plan: Plan, shard: str) -> list[Stage]:
     """The steps in order, each with the files that decide whether it is current."""
     c, w = stage_configs(plan, shard), plan.work
     sim, reps, idm, bc = w / "sim/manifest.json", w / "replays/manifest.json", w / "export/idm", w / "export/bc"
+    policy = w / "export/policy"  # the clone after arena fine-tuning (the clone itself when finetune steps = 0)
     run = {name: _stage_runner(name, c[name], plan) for name in MODULES}
     return [
         Stage("replays", c["replays"], (plan.replays,), (w / "replays",), run["replays"]),
@@ -239,8 +243,9 @@ def build_stages(plan: Plan, shard: str) -> list[Stage]:
         Stage("idm-eval", c["idm-eval"], (idm / "config.json", sim, reps), (w / "idm-eval",), run["idm-eval"]),
         Stage("label", c["label"], (idm / "config.json", reps), (w / "labels",), run["label"]),
         Stage("bc-train", c["bc-train"], (reps, w / "labels/manifest.json"), (w / "bc", bc), run["bc-train"]),
-        Stage("evaluate", c["evaluate"], (bc / "config.json",), (w / "evaluate", w / "bot"), run["evaluate"]),
-        Stage("export", {"export_dir": str(plan.export_dir)}, (idm / "config.json", bc / "config.json",
+        Stage("finetune", c["finetune"], (bc / "config.json",), (w / "finetune", policy), run["finetune"]),
+        Stage("evaluate", c["evaluate"], (policy / "config.json",), (w / "evaluate", w / "bot"), run["evaluate"]),
+        Stage("export", {"export_dir": str(plan.export_dir)}, (idm / "config.json", policy / "config.json",
                                                                *(w / r for r in RESULTS.values())), (),
               lambda: export_models(w, plan.export_dir)),
         Stage("report", c["report"], (w / "idm-eval/idm-eval.json", w / "evaluate/results.json",
@@ -259,7 +264,7 @@ def _stage_runner(name: str, stage_cfg, plan: Plan) -> Callable[[], None]:
             subprocess.run(cmd, cwd=ROOT, check=True)
             return
         if name == "evaluate":
-            prepare_bot(plan.work / "bot", plan.work / "export/bc")
+            prepare_bot(plan.work / "bot", plan.work / "export/policy")
         importlib.import_module(MODULES[name]).main(stage_cfg)
 
     return run
@@ -305,13 +310,13 @@ def results_section(name: str, results: dict) -> str:
 
 
 def export_models(work: Path, dest: Path) -> None:
-    """Copy the final fp16 IDM and policy folders of `work`/export to dest/idm and dest/bc (replacing older
-    ones); each model card gets what the pipeline measured after training (idm-eval, evaluate) when present."""
-    for name in ("idm", "bc"):
+    """Copy the final fp16 IDM and policy (`work`/export/idm and /policy) to dest/idm and dest/bc (replacing
+    older ones); each model card gets what the pipeline measured after training (idm-eval, evaluate) if present."""
+    for name, source in (("idm", "idm"), ("bc", "policy")):
         target = Path(dest) / name
         tmp = target.with_name(f"{name}.tmp-export")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(Path(work) / "export" / name, tmp)
+        shutil.copytree(Path(work) / "export" / source, tmp)
         results = Path(work) / RESULTS[name]
         if results.is_file():
             with open(tmp / "MODEL_CARD.md", "a") as card:
@@ -349,7 +354,8 @@ def print_commands(plan: Plan) -> None:
     print(f"# work folder {plan.work} must be shared by every job; sharded stages: run one job per i in 0..{n - 1}")
     for stage in build_stages(plan, f"{{i}}/{n}"):
         if stage.name == "export":
-            print(f"# export: copy {plan.work}/export/idm and /bc to {plan.export_dir}/ (the pipeline does it)")
+            print(f"# export: copy {plan.work}/export/idm and /policy to {plan.export_dir}/idm and /bc "
+                  "(the pipeline does it)")
             continue
         argv = " ".join(config_to_argv(stage.config))
         if stage.name in ("idm-train", "bc-train") and plan.nproc_per_node > 0:

@@ -77,3 +77,24 @@ def plot_curves(history: list[dict], path: Path, keys: tuple[str, ...] = ("clean
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
+    """Arena fine-tuning: goals for / against per game-minute and KL to the clone, moving averages over updates."""
+    fig, (ax_goals, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    steps = np.array([row["step"] for row in history])
+
+    def smooth(key: str) -> np.ndarray:
+        values = np.array([row[key] for row in history], float)
+        kernel = np.ones(min(window, max(len(values), 1))) / min(window, max(len(values), 1))
+        return np.convolve(values, kernel, mode="same") if len(values) else values
+
+    for key, label in (("goals_for_per_minute", "goals for"), ("goals_against_per_minute", "goals against")):
+        ax_goals.plot(steps, smooth(key), label=label)
+    ax_kl.plot(steps, smooth("kl_clone"), label="KL(policy || clone)")
+    ax_goals.set_ylabel("per game-minute")
+    for ax in (ax_goals, ax_kl):
+        ax.set_xlabel("learner decisions")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)

@@ -3,8 +3,9 @@
     python -m training report --work out/pipeline-tiny
 
 Sections: stage times (stamps), data sizes (manifests), IDM accuracy per control and flag and agreement with
-the inputs replays record (idm-eval JSON), IDM and BC curves (history.json / curves.png), match results
-(evaluate JSON, per-game pictures, the GIF). A section whose inputs are missing says so instead of failing.
+the inputs replays record (idm-eval JSON), IDM and BC curves (history.json / curves.png), arena fine-tuning
+(finetune history), match results (evaluate JSON, per-game pictures, the GIF). A section whose inputs are
+missing says so instead of failing.
 """
 
 import shutil
@@ -149,6 +150,29 @@ def section_bc(work: Path, out: Path) -> str:
     return "\n".join(lines)
 
 
+def section_finetune(work: Path, out: Path) -> str:
+    hist = _json(work / "finetune" / "history.json")
+    if not hist or not hist.get("history"):
+        return "## Arena fine-tuning\n\nNo finetune history (the clone plays as trained)."
+    rows, last = hist["history"], hist["history"][-1]
+    first = rows[:max(1, len(rows) // 10)]
+    final = rows[-max(1, len(rows) // 10):]
+
+    def mean(part: list[dict], key: str) -> float:
+        return sum(r[key] for r in part) / len(part)
+
+    lines = ["## Arena fine-tuning", "", f"PPO against the chaser baseline for {last['step']:,} learner decisions, "
+             "KL to the clone in the loss. Averages over the first and the last tenth of the updates:", "",
+             "| | goals for / game-minute | goals against / game-minute | KL to the clone |", "|---|---|---|---|"]
+    for name, part in (("start", first), ("end", final)):
+        lines.append(f"| {name} | {mean(part, 'goals_for_per_minute'):.2f} | "
+                     f"{mean(part, 'goals_against_per_minute'):.2f} | {mean(part, 'kl_clone'):.3f} |")
+    if (work / "finetune" / "curves.png").is_file():
+        shutil.copy2(work / "finetune" / "curves.png", out / "finetune-curves.png")
+        lines += ["", "![fine-tuning curves](finetune-curves.png)"]
+    return "\n".join(lines)
+
+
 def section_matches(work: Path, out: Path) -> str:
     res = _json(work / "evaluate" / "results.json")
     if not res:
@@ -177,7 +201,7 @@ def build_report(work_dir: Path) -> Path:
     out = work / "report"
     out.mkdir(parents=True, exist_ok=True)
     sections = [section_stages(work), section_data(work, out), section_idm(work, out), section_bc(work, out),
-                section_matches(work, out)]
+                section_finetune(work, out), section_matches(work, out)]
     path = out / "report.md"
     atomic_write_text(path, f"# RL-RPT pipeline report: {work}\n\n" + "\n\n".join(sections) + "\n")
     return path

@@ -1,0 +1,69 @@
+"""Arena fine-tuning: the vectorised chaser is the arena's chaser, goals reward the right side, a run resumes."""
+
+import subprocess
+import sys
+
+import numpy as np
+import RocketSim as rs
+import torch
+
+from bot.frame import POS, VEL
+from bot.policy import load_policy
+from tests.conftest import ROOT
+from training.baselines import ChaserAgent
+from training.finetune import ArenaBatch, chaser_controls
+from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
+
+
+def test_vectorised_chaser_matches_the_baseline_agent():
+    rng = np.random.default_rng(0)
+    agree = 0
+    for seed in range(6):
+        arena = make_arena(1, 1, seed)
+        for car in arena.get_cars():  # drive somewhere first, so headings and speeds differ
+            car.set_controls(rs.CarControls(throttle=1.0, steer=float(rng.uniform(-1, 1)), boost=seed % 2 == 0))
+        arena.step(int(rng.integers(30, 240)))
+        cars, teams, _ = read_cars(arena)
+        packet = sim_to_packet(arena, GameClock())
+        ours = chaser_controls(cars, np.repeat(read_ball(arena)[None], 2, 0), teams)
+        for i in range(2):
+            c = ChaserAgent("chaser", int(teams[i]), i).get_output(packet)
+            theirs = np.array([c.throttle, c.steer, c.pitch, c.yaw, c.roll, c.jump, c.boost, c.handbrake], np.float32)
+            np.testing.assert_allclose(ours[i], theirs, atol=1e-4)
+            agree += 1
+    assert agree == 12
+
+
+def test_a_goal_rewards_the_scorer_and_restarts_from_a_kickoff():
+    env = ArenaBatch(2, episode_seconds=90, rng=np.random.default_rng(0))
+    for arena in env.arenas:  # the ball flies into orange's goal in both arenas
+        ball = arena.ball.get_state()
+        ball.pos, ball.vel = rs.Vec(0.0, 4900.0, 300.0), rs.Vec(0.0, 3000.0, 0.0)
+        arena.ball.set_state(ball)
+    scored_seen = np.zeros(2)
+    for _ in range(30):
+        parts, done, scored = env.step(np.full(2, 8))
+        scored_seen += scored
+        if done.any():
+            assert np.abs(env.ball_gf[done][:, POS][:, :2]).max() == 0 and (env.ball_gf[done][:, VEL] == 0).all()
+            assert env.kickoff_pause[done].all()
+    # the learner is blue in arena 0 (it scored) and orange in arena 1 (it conceded)
+    np.testing.assert_array_equal(scored_seen, [1, -1])
+
+
+def test_finetune_exports_a_policy_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
+           "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--checkpoint-every", "1", "--lr", "1e-3"]
+    first = subprocess.run(cmd + ["--steps", "32"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    tuned, config = load_policy(out / "model")
+    clone, _ = load_policy(ROOT / "models" / "bc")
+    moved = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), clone.state_dict().values())]
+    assert any(moved)
+    assert config["finetune"]["config"]["steps"] == 32 and "PPO" in (out / "model" / "MODEL_CARD.md").read_text()
+    second = subprocess.run(cmd + ["--steps", "64"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed at step 32" in second.stdout
+    history = (out / "history.json").read_text()
+    assert '"step": 64' in history and '"step": 32' in history

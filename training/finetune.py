@@ -1,0 +1,345 @@
+"""Fine-tune the cloned policy in the arena with PPO, held close to the clone by a KL penalty (VPT's last step).
+
+Why: the clone imitates humans well open-loop but loses the thread in closed loop (docs/bc.md). Playing itself
+and being rewarded for goals, touches and moving the ball towards the opponent's goal fixes what imitation
+cannot see, while KL(policy || clone) keeps it playing like the humans it learned from.
+
+The environment is `arenas` RocketSim 1v1 games stepped in lockstep (training/sim/rocketsim.py BatchReader):
+the learner drives one car (blue in even arenas, orange in odd ones), `baseline:chaser`'s rule, vectorised
+here, drives the other. The learner sees exactly the bot's observation (bot/obs.py build_obs), decides every
+4 ticks with RLBot's one-tick input delay, samples from softmax(logits / temperature) at the temperature
+bot.cfg plays with, and rules out throttle-less actions in the kickoff pause, as bot/bot.py does.
+An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import RocketSim as rs
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
+from bot.constants import BACK_WALL_Y, CAR_MAX_SPEED, NUM_BOOST_PADS, TICKS_PER_FRAME
+from bot.frame import BALL_F, CAR_F, FORWARD, ON_GROUND, POS, VEL
+from bot.obs import GLOBAL_F, MAX_OTHERS, OTHER_F, build_obs
+from bot.policy import Policy, PolicyConfig, load_policy
+from training.checkpoint import command_line, export_model, load_checkpoint, save_checkpoint
+from training.cli import arg
+from training.sim.rocketsim import BatchReader, make_arena
+from training.storage import write_json
+
+BALL_MAX_SPEED = 6000.0  # uu/s
+NO_THROTTLE = torch.from_numpy(ACTION_TABLE[:, THROTTLE] <= 0)  # (A,) ruled out in the kickoff pause
+
+
+@dataclass(frozen=True)
+class Config:
+    policy: Path = arg(Path("models/bc"), "cloned policy folder to start from and to stay close to")
+    out: Path = arg(Path("runs/finetune"), "run folder: checkpoint, TensorBoard logs, history, model/")
+    export: Path | None = arg(None, "also write the fine-tuned policy (fp16) to this folder, e.g. models/bc")
+    steps: int = arg(2_000_000, "learner decisions (30 per game-second) to train on")
+    arenas: int = arg(32, "1v1 arenas stepped in lockstep")
+    rollout: int = arg(128, "decisions per arena between updates")
+    temperature: float = arg(0.5, "the bot's sampling temperature: the policy trained is softmax(logits / T)")
+    kl_coef: float = arg(0.1, "weight of KL(policy || clone) in the loss")
+    lr: float = arg(5e-5, "Adam learning rate of the policy")
+    value_lr: float = arg(5e-4, "Adam learning rate of the value network")
+    gamma: float = arg(0.995, "discount per decision (30 Hz)")
+    gae_lambda: float = arg(0.95, "GAE lambda")
+    clip: float = arg(0.2, "PPO ratio clip")
+    epochs: int = arg(2, "passes over each rollout")
+    minibatch: int = arg(1024, "samples per gradient step")
+    goal_reward: float = arg(10.0, "reward for scoring (minus for conceding)")
+    touch_reward: float = arg(0.5, "reward per decision in which the learner touches the ball")
+    ball_to_goal_reward: float = arg(0.05, "x ball velocity towards the opponent goal / 6000 uu/s, per decision")
+    car_to_ball_reward: float = arg(0.02, "x learner velocity towards the ball / 2300 uu/s, per decision")
+    episode_seconds: float = arg(90.0, "an episode without a goal ends after this much game time")
+    seed: int = arg(0, "seed for kickoffs, sampling and initialisation")
+    threads: int = arg(1, "torch CPU threads (0 = torch's default)")
+    checkpoint_every: int = arg(10, "updates between checkpoints (resume with the same command)")
+
+
+class ValueNet(nn.Module):
+    """State value from the same observation: an MLP over the global block and the flattened car slots."""
+
+    def __init__(self, hidden: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(GLOBAL_F + MAX_OTHERS * OTHER_F, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, glob_bf: torch.Tensor, others_bof: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([glob_bf, others_bof.flatten(1)], 1))[:, 0]
+
+
+def chaser_controls(me_gf: np.ndarray, ball_gf: np.ndarray, team_g: np.ndarray) -> np.ndarray:
+    """training/baselines.py ChaserAgent for G cars at once, from world-frame rows -> (G, 8) controls."""
+    goal_y = np.where(team_g == 0, BACK_WALL_Y, -BACK_WALL_Y)
+    to_goal = np.stack([-ball_gf[:, 0], goal_y - ball_gf[:, 1]], 1)
+    to_goal /= np.maximum(np.linalg.norm(to_goal, axis=1, keepdims=True), 1.0)
+    target = ball_gf[:, :2] - 120.0 * to_goal
+    yaw = np.arctan2(me_gf[:, FORWARD][:, 1], me_gf[:, FORWARD][:, 0])
+    angle = np.arctan2(target[:, 1] - me_gf[:, 1], target[:, 0] - me_gf[:, 0]) - yaw
+    angle = (angle + np.pi) % (2 * np.pi) - np.pi
+    distance = np.hypot(ball_gf[:, 0] - me_gf[:, 0], ball_gf[:, 1] - me_gf[:, 1])
+    ground = me_gf[:, ON_GROUND] > 0.5
+    speed = np.linalg.norm(me_gf[:, VEL], axis=1)
+    controls = np.zeros((len(me_gf), 8), np.float32)
+    controls[:, 0] = 1.0
+    controls[:, 1] = np.clip(3.0 * angle, -1.0, 1.0)
+    controls[:, 5] = ground & (distance < 300) & (130 < ball_gf[:, 2]) & (ball_gf[:, 2] < 300) & (np.abs(angle) < 0.5)
+    controls[:, 6] = (np.abs(angle) < 0.3) & ground & (speed < 2200)
+    controls[:, 7] = (np.abs(angle) > 2.0) & ground
+    return controls
+
+
+def _set_controls(car: rs.Car, c: np.ndarray) -> None:
+    car.set_controls(rs.CarControls(throttle=float(c[0]), steer=float(c[1]), pitch=float(c[2]), yaw=float(c[3]),
+                                    roll=float(c[4]), jump=bool(c[5]), boost=bool(c[6]), handbrake=bool(c[7])))
+
+
+class ArenaBatch:
+    """G 1v1 arenas: the learner's car is slot g % 2 (blue in even arenas), the chaser drives the other."""
+
+    def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator):
+        self.rng = rng
+        self.arenas = [make_arena(1, 1, int(rng.integers(1 << 31))) for _ in range(games)]
+        self.cars = [a.get_cars() for a in self.arenas]
+        self.reader = BatchReader(self.arenas, [np.arange(2)] * games, rng)
+        self.me = np.arange(games) % 2
+        self.team = np.tile(np.array([0, 1], np.int8), (games, 1))
+        self.cars_gpf = np.zeros((games, 2, CAR_F), np.float32)
+        self.ball_gf = np.zeros((games, BALL_F), np.float32)
+        self.pads_gk = np.zeros((games, NUM_BOOST_PADS), np.float32)
+        self.touched = np.zeros(games, bool)
+        self.kickoff_pause = np.ones(games, bool)
+        self.steps_left = np.zeros(games, np.int64)
+        self.max_steps = int(episode_seconds * 120 / TICKS_PER_FRAME)
+        self.scores = np.zeros((games, 2), np.int64)
+        for g, arena in enumerate(self.arenas):
+            arena.set_ball_touch_callback(self._on_touch, g)
+            self._reset(g)
+        self.reader.read(list(range(games)), self.cars_gpf, self.ball_gf, self.pads_gk)
+
+    def _on_touch(self, arena, car, data) -> None:
+        if car.id - 1 == self.me[data]:
+            self.touched[data] = True
+
+    def _reset(self, g: int) -> None:
+        self.arenas[g].reset_kickoff(int(self.rng.integers(1 << 31)))
+        for car in self.cars[g]:
+            car.set_controls(rs.CarControls())
+        self.kickoff_pause[g] = True
+        self.steps_left[g] = self.max_steps
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        return build_obs(self.ball_gf, self.cars_gpf, self.pads_gk, self.team, self.me,
+                         np.full(len(self.arenas), NOOP_ACTION))
+
+    def step(self, action_g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply the learner's actions (and the chaser's) for one decision -> (reward parts (G, 4), done, scored)."""
+        g_all = np.arange(len(self.arenas))
+        them = 1 - self.me
+        chaser = chaser_controls(self.cars_gpf[g_all, them], self.ball_gf, self.team[g_all, them])
+        mine = ACTION_TABLE[action_g]
+        self.touched[:] = False
+        for g, arena in enumerate(self.arenas):
+            arena.step(1)  # RLBot applies new controls one tick after the packet they answer
+            _set_controls(self.cars[g][self.me[g]], mine[g])
+            _set_controls(self.cars[g][them[g]], chaser[g])
+        self.reader.step(TICKS_PER_FRAME - 1, self.cars_gpf, self.ball_gf, self.pads_gk)
+
+        scores = np.array([(a.blue_score, a.orange_score) for a in self.arenas])
+        goal = scores - self.scores  # (G, 2)
+        self.scores = scores
+        sign = np.where(self.me == 0, 1.0, -1.0)  # team perspective: the opponent's goal is at +y
+        scored = goal[g_all, self.me] - goal[g_all, them]  # +1 scored, -1 conceded
+        ball, me = self.ball_gf, self.cars_gpf[g_all, self.me]
+        to_goal = np.stack([-ball[:, 0], sign * BACK_WALL_Y - ball[:, 1], -ball[:, 2]], 1)
+        to_goal /= np.maximum(np.linalg.norm(to_goal, axis=1, keepdims=True), 1.0)
+        to_ball = ball[:, POS] - me[:, POS]
+        to_ball /= np.maximum(np.linalg.norm(to_ball, axis=1, keepdims=True), 1.0)
+        parts = np.stack([scored, self.touched,
+                          (ball[:, VEL] * to_goal).sum(1) / BALL_MAX_SPEED,
+                          (me[:, VEL] * to_ball).sum(1) / CAR_MAX_SPEED], 1).astype(np.float32)
+
+        moved = (np.abs(ball[:, 0]) + np.abs(ball[:, 1]) > 1) | (np.abs(ball[:, VEL][:, :2]).sum(1) > 1)
+        self.kickoff_pause &= ~moved
+        self.steps_left -= 1
+        done = (scored != 0) | (self.steps_left <= 0)
+        for g in np.flatnonzero(done):
+            self._reset(int(g))
+        if done.any():
+            self.reader.read(np.flatnonzero(done).tolist(), self.cars_gpf, self.ball_gf, self.pads_gk)
+        return parts, done, scored
+
+
+def masked_logits(logits: torch.Tensor, kickoff: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The bot's sampling distribution as logits: logits / T, throttle-less actions removed in the kickoff pause."""
+    return torch.where(kickoff[:, None] & NO_THROTTLE[None], torch.finfo(logits.dtype).min, logits / temperature)
+
+
+def train(cfg: Config) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    clone, clone_config = load_policy(cfg.policy)
+    policy = Policy(PolicyConfig(**clone_config["model"]))
+    policy.load_state_dict(clone.state_dict())
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    model = nn.ModuleDict({"policy": policy, "value": ValueNet()})
+    optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": cfg.lr},
+                                  {"params": model["value"].parameters(), "lr": cfg.value_lr}])
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    step, history = 0, []
+    if (out / "checkpoint" / "state.json").is_file():
+        state = load_checkpoint(out / "checkpoint", model, optimizer, rng)
+        step, history = state["step"], state["history"]
+        print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(out / "tensorboard")
+    env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng)
+    weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
+                       np.float32)
+    g, t_len = cfg.arenas, cfg.rollout
+    bar = tqdm(total=cfg.steps, initial=step, desc="finetune", unit="decision", unit_scale=True)
+    updates = 0
+    while step < cfg.steps:
+        # ---- rollout: t_len decisions in every arena ----
+        t0 = time.perf_counter()
+        buf_glob = np.zeros((t_len, g, GLOBAL_F), np.float32)
+        buf_others = np.zeros((t_len, g, MAX_OTHERS, OTHER_F), np.float32)
+        buf = {k: np.zeros((t_len, g), np.float32) for k in ("logp", "value", "reward", "done")}
+        buf_action = np.zeros((t_len, g), np.int64)
+        buf_kickoff = np.zeros((t_len, g), bool)
+        parts_sum, goals_for, goals_against, episodes = np.zeros(4), 0, 0, 0
+        with torch.inference_mode():
+            for t in range(t_len):
+                glob, others = env.observe()
+                buf_glob[t], buf_others[t], buf_kickoff[t] = glob, others, env.kickoff_pause
+                gt, ot = torch.from_numpy(glob), torch.from_numpy(others)
+                dist = torch.distributions.Categorical(
+                    logits=masked_logits(policy(gt, ot), torch.from_numpy(env.kickoff_pause), cfg.temperature))
+                action = dist.sample()
+                buf_action[t], buf["logp"][t] = action.numpy(), dist.log_prob(action).numpy()
+                buf["value"][t] = model["value"](gt, ot).numpy()
+                parts, done, scored = env.step(action.numpy())
+                buf["reward"][t], buf["done"][t] = parts @ weights, done
+                parts_sum += parts.sum(0)
+                goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
+                episodes += int(done.sum())
+            last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
+        sim_seconds = time.perf_counter() - t0
+
+        # ---- advantages (GAE) ----
+        adv = np.zeros((t_len, g), np.float32)
+        next_adv, next_value = np.zeros(g, np.float32), last_value
+        for t in reversed(range(t_len)):
+            live = 1.0 - buf["done"][t]
+            delta = buf["reward"][t] + cfg.gamma * next_value * live - buf["value"][t]
+            next_adv = delta + cfg.gamma * cfg.gae_lambda * live * next_adv
+            adv[t], next_value = next_adv, buf["value"][t]
+        ret = adv + buf["value"]
+
+        # ---- PPO update with the KL-to-clone penalty ----
+        n = t_len * g
+        flat = {"glob": torch.from_numpy(buf_glob.reshape(n, GLOBAL_F)),
+                "others": torch.from_numpy(buf_others.reshape(n, MAX_OTHERS, OTHER_F)),
+                "action": torch.from_numpy(buf_action.reshape(n)), "kickoff": torch.from_numpy(buf_kickoff.reshape(n)),
+                "logp": torch.from_numpy(buf["logp"].reshape(n)), "adv": torch.from_numpy(adv.reshape(n)),
+                "ret": torch.from_numpy(ret.reshape(n))}
+        stats = {"kl_clone": 0.0, "clip_frac": 0.0, "value_loss": 0.0, "entropy": 0.0}
+        batches = 0
+        for _ in range(cfg.epochs):
+            for idx in torch.from_numpy(rng.permutation(n)).split(cfg.minibatch):
+                b = {k: v[idx] for k, v in flat.items()}
+                logits = masked_logits(policy(b["glob"], b["others"]), b["kickoff"], cfg.temperature)
+                logp_all = torch.log_softmax(logits, 1)
+                with torch.no_grad():
+                    clone_logp = torch.log_softmax(
+                        masked_logits(clone(b["glob"], b["others"]), b["kickoff"], cfg.temperature), 1)
+                logp = logp_all.gather(1, b["action"][:, None])[:, 0]
+                ratio = torch.exp(logp - b["logp"])
+                a = (b["adv"] - b["adv"].mean()) / (b["adv"].std() + 1e-8)
+                pg_loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
+                probs = logp_all.exp()
+                kl = (probs * (logp_all - clone_logp)).sum(1).mean()
+                value_loss = (model["value"](b["glob"], b["others"]) - b["ret"]).pow(2).mean()
+                loss = pg_loss + cfg.kl_coef * kl + 0.5 * value_loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                stats["kl_clone"] += kl.item()
+                stats["clip_frac"] += ((ratio - 1).abs() > cfg.clip).float().mean().item()
+                stats["value_loss"] += value_loss.item()
+                stats["entropy"] += -(probs * logp_all).sum(1).mean().item()
+                batches += 1
+        step += n
+        updates += 1
+        bar.update(n)
+        game_minutes = n * TICKS_PER_FRAME / 120 / 60
+        row = {"step": step, **{k: v / batches for k, v in stats.items()},
+               "reward_per_decision": float(buf["reward"].mean()),
+               "goals_for_per_minute": goals_for / game_minutes,
+               "goals_against_per_minute": goals_against / game_minutes,
+               "touch_share": float(parts_sum[1] / n), "ball_to_goal": float(parts_sum[2] / n),
+               "car_to_ball": float(parts_sum[3] / n), "episodes": episodes,
+               "decisions_per_s": n / (time.perf_counter() - t0),
+               "rollout_share": sim_seconds / (time.perf_counter() - t0)}
+        history.append(row)
+        for k, v in row.items():
+            if k != "step":
+                writer.add_scalar(f"finetune/{k}", v, step)
+        bar.set_postfix(gf=f"{row['goals_for_per_minute']:.2f}", ga=f"{row['goals_against_per_minute']:.2f}",
+                        kl=f"{row['kl_clone']:.3f}")
+        if updates % cfg.checkpoint_every == 0 or step >= cfg.steps:
+            save_checkpoint(out / "checkpoint", model, optimizer, step, rng,
+                            {"history": history, "config": asdict(cfg)})
+            tqdm.write(f"step {step:,}: goals for {row['goals_for_per_minute']:.2f} / against "
+                       f"{row['goals_against_per_minute']:.2f} per minute, touches {row['touch_share']:.4f}, "
+                       f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
+    bar.close()
+    writer.close()
+    write_json(out / "history.json", {"history": history})
+    if history:
+        from training.plots import plot_finetune
+        plot_finetune(history, out / "curves.png")
+    config = {**clone_config, "finetune": {"from_policy_sha256": clone_config.get("weights_sha256"),
+                                           "config": asdict(cfg), "final": history[-1] if history else {}}}
+    card = model_card(cfg, config, history)
+    export_model(out / "model", policy, config, card)
+    if cfg.export:
+        export_model(cfg.export, policy, config, card, half=True)
+    return {"history": history}
+
+
+def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
+    last = history[-1] if history else {}
+    minutes = last.get("step", 0) * TICKS_PER_FRAME / 120 / 60
+    return f"""# BC policy model card (fine-tuned in the arena)
+
+The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
+It is the behaviour-cloned policy (weights sha256 {config['finetune']['from_policy_sha256']}, trained on
+{config['data']['replays']} replays labelled by the IDM {config['data']['idm_weights_sha256']}), then trained
+with PPO for {last.get('step', 0):,} decisions ({minutes:,.0f} game-minutes) of 1v1 against the chaser baseline
+in RocketSim, with KL(policy || clone) weighted {cfg.kl_coef} keeping it close to the clone.
+
+- rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
+  car towards ball {cfg.car_to_ball_reward}; temperature {cfg.temperature} (play it at the same temperature)
+- last update: goals for {last.get('goals_for_per_minute', math.nan):.2f} / against
+  {last.get('goals_against_per_minute', math.nan):.2f} per game-minute,
+  KL to the clone {last.get('kl_clone', math.nan):.3f}
+- Command: `{command_line()}`
+"""
+
+
+def main(cfg: Config) -> None:
+    train(cfg)
