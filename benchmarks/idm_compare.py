@@ -17,19 +17,21 @@ sys.path.insert(0, str(ROOT))
 from training.idm.model import IDMConfig, build_idm  # noqa: E402
 
 VARIANTS = {  # name -> idm-train flags
-    "mlp-w20": ["--arch", "mlp", "--half-width", "20", "--hidden", "512", "--layers", "4"],
-    "tcn-w20": ["--arch", "tcn", "--half-width", "20", "--hidden", "48", "--layers", "4"],
-    "mlp-w10": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4"],
-    "mlp-w38": ["--arch", "mlp", "--half-width", "38", "--hidden", "512", "--layers", "4"],
+    "mlp-w20": ["--arch", "mlp", "--half-width", "20", "--hidden", "512", "--layers", "4", "--no-motion"],
+    "tcn-w20": ["--arch", "tcn", "--half-width", "20", "--hidden", "48", "--layers", "4", "--no-motion"],
+    "mlp-w10": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--no-motion"],
+    "mlp-w38": ["--arch", "mlp", "--half-width", "38", "--hidden", "512", "--layers", "4", "--no-motion"],
+    "mlp-w10-motion": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion"],
+    "mlp-w20-motion": ["--arch", "mlp", "--half-width", "20", "--hidden", "512", "--layers", "4", "--motion"],
 }
 
 
 def flops_per_window(flags: list[str]) -> float:
     """Multiply-adds x 2 of one forward pass, counted from the layers' weights."""
     import torch
-    args = dict(zip(flags[::2], flags[1::2]))
-    cfg = IDMConfig(arch=args["--arch"], half_width=int(args["--half-width"]), hidden=int(args["--hidden"]),
-                    layers=int(args["--layers"]))
+    args = dict(zip(flags[:-1:2], flags[1::2]))
+    cfg = IDMConfig.make(arch=args["--arch"], half_width=int(args["--half-width"]), hidden=int(args["--hidden"]),
+                         layers=int(args["--layers"]), motion=flags[-1] == "--motion")
     model = build_idm(cfg)
     total = 0
     for m in model.modules():

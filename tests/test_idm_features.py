@@ -1,10 +1,12 @@
 """IDM window features: quadrant normalisation, edge padding, replay-style holds."""
 
 import numpy as np
+import pytest
 
-from bot.frame import POS, empty_frames, reflect
+from bot.frame import ANG_VEL, BOOST, FORWARD, POS, UP, VEL, empty_frames, reflect
 from training.idm.features import (
-    IDM_F, IN_EPISODE, OTHER_IS_MATE, SELF_POS, hold_frames, sample_fresh_mask, window_features, window_rows,
+    DANG_NORM, DBOOST_NORM, DVEL_NORM, IDM_F, IN_EPISODE, LOCAL_ANG_VEL, LOCAL_VEL, MOTION_IDM_F, NEXT_DANG_VEL,
+    NEXT_DBOOST, NEXT_DVEL, OTHER_IS_MATE, SELF_POS, hold_frames, sample_fresh_mask, window_features, window_rows,
 )
 
 
@@ -14,19 +16,44 @@ def test_window_rows_edge_pads_inside_the_episode():
     assert rows[2].tolist() == [7, 8, 9, 9, 9] and rows[1].tolist() == [3, 4, 5, 6, 7]
 
 
-def test_features_are_quadrant_normalised_and_invariant_to_the_reflection(rng):
+@pytest.mark.parametrize("motion", [False, True])
+def test_features_are_quadrant_normalised_and_invariant_to_the_reflection(rng, motion):
     f = empty_frames(7, np.array([0, 0, 1, 1]))
     f.cars_tpf[..., :15] = rng.normal(size=(7, 4, 15)) * 1000
     f.ball_tf[..., :15] = rng.normal(size=(7, 15)) * 1000
     target = np.array([1])
-    x, mirrored = window_features(f.cars_tpf[None], f.ball_tf[None], target, f.team_p, np.ones((1, 7)))
-    assert x.shape == (1, 7, IDM_F) and (x[0, 3, SELF_POS][:2] >= 0).all()
+    x, mirrored = window_features(f.cars_tpf[None], f.ball_tf[None], target, f.team_p, np.ones((1, 7)), motion)
+    assert x.shape == (1, 7, MOTION_IDM_F if motion else IDM_F) and (x[0, 3, SELF_POS][:2] >= 0).all()
     for fx, fy in [(True, False), (False, True), (True, True)]:
         g = reflect(f, fx, fy)
-        y, m2 = window_features(g.cars_tpf[None], g.ball_tf[None], target, g.team_p, np.ones((1, 7)))
-        np.testing.assert_allclose(x, y, atol=1e-5)  # same normalised window whatever the original quadrant
+        y, m2 = window_features(g.cars_tpf[None], g.ball_tf[None], target, g.team_p, np.ones((1, 7)), motion)
+        np.testing.assert_allclose(x, y, atol=1e-4)  # same normalised window whatever the original quadrant
         assert m2[0] == (mirrored[0] ^ (fx != fy))
     assert x[0, :, IN_EPISODE].all() and set(np.unique(x[0, :, OTHER_IS_MATE])) <= {0.0, 1.0}
+
+
+def test_motion_columns_are_the_cars_own_axes_and_its_change_to_the_next_frame():
+    """A car facing +y (so its forward is world y and its side, forward x up, is world +x) speeds up, starts to
+    yaw and uses boost between frames 1 and 2; frame 2 is then held (a replay repeat): no change to frame 3."""
+    f = empty_frames(4, np.array([0, 1]))
+    f.cars_tpf[:, 0, POS] = [500.0, 1000.0, 17.0]
+    f.cars_tpf[:, 0, FORWARD], f.cars_tpf[:, 0, UP] = [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]
+    f.cars_tpf[:, 0, VEL] = [[0, 1000, 0], [0, 1000, 0], [0, 1030, 0], [0, 1030, 0]]
+    f.cars_tpf[:, 0, ANG_VEL] = [[0, 0, 0], [0, 0, 0], [0, 0, 0.5], [0, 0, 0.5]]
+    f.cars_tpf[:, 0, BOOST] = [0.5, 0.5, 0.489, 0.489]
+    x, mirrored = window_features(f.cars_tpf[None], f.ball_tf[None], np.array([0]), f.team_p, np.ones((1, 4)), True)
+    assert not mirrored[0]  # the car is already at x >= 0, y >= 0
+    np.testing.assert_allclose(x[0, 1, LOCAL_VEL] * 2300, [1000, 0, 0], atol=1e-2)
+    np.testing.assert_allclose(x[0, 2, LOCAL_ANG_VEL] * 5.5, [0, 0, 0.5], atol=1e-5)
+    np.testing.assert_allclose(x[0, 1, NEXT_DVEL] * DVEL_NORM, [30, 0, 0], atol=1e-2)
+    np.testing.assert_allclose(x[0, 1, NEXT_DANG_VEL] * DANG_NORM, [0, 0, 0.5], atol=1e-5)
+    assert x[0, 1, NEXT_DBOOST] * DBOOST_NORM == pytest.approx(-0.011, abs=1e-5)
+    assert (x[0, 2, NEXT_DVEL] == 0).all() and (x[0, 2, NEXT_DANG_VEL] == 0).all() and x[0, 2, NEXT_DBOOST] == 0
+    assert (x[0, 3, NEXT_DVEL] == 0).all()  # the last frame has no next one
+    # sideways motion: a slide to the car's side axis (world +x here) shows as the side component
+    f.cars_tpf[2:, 0, VEL] = [200.0, 1000.0, 0.0]
+    x, _ = window_features(f.cars_tpf[None], f.ball_tf[None], np.array([0]), f.team_p, np.ones((1, 4)), True)
+    np.testing.assert_allclose(x[0, 1, NEXT_DVEL] * DVEL_NORM, [0, 200, 0], atol=1e-2)
 
 
 def test_hold_frames_repeats_the_last_fresh_value():
@@ -50,3 +77,34 @@ def test_position_column_is_used(rng):
     x, mirrored = window_features(f.cars_tpf[None], f.ball_tf[None], np.array([0]), f.team_p, np.ones((1, 3)))
     np.testing.assert_allclose(x[0, 1, SELF_POS] * 2300, [100, 200, 17], atol=1e-3)
     assert mirrored[0]  # only y was flipped
+
+
+def test_corruption_marks_held_frames_as_not_fresh(rng):
+    """Corrupted windows carry the FRESH flags a parsed replay would: 1 on new samples, 0 on repeats."""
+    from bot.frame import BALL_FRESH, FRESH, PRESENT
+    from training.idm.data import corrupt
+    f = empty_frames(31, np.array([0, 1]))
+    f.cars_tpf[..., :15] = rng.normal(size=(31, 2, 15))
+    f.cars_tpf[..., FRESH] = f.cars_tpf[..., PRESENT] = 1.0
+    f.ball_tf[:, :15], f.ball_tf[:, BALL_FRESH] = rng.normal(size=(31, 15)), 1.0
+    cars, ball = corrupt(rng, f.cars_tpf[None].repeat(8, 0), f.ball_tf[None].repeat(8, 0), np.ones(8, bool),
+                         np.array([0.2, 0.6, 0.2]), np.array([0.5, 0.5]))
+    fresh = cars[..., FRESH] > 0.5  # (8, 31, 2)
+    assert 0.3 < fresh.mean() < 0.8
+    moved = np.abs(np.diff(cars[..., :15], axis=1)).sum(-1) > 0  # (8, 30, 2): the row changed from the last
+    np.testing.assert_array_equal(moved, fresh[:, 1:])  # a row changes exactly where a new sample arrives
+    ball_moved = np.abs(np.diff(ball[..., :15], axis=1)).sum(-1) > 0
+    np.testing.assert_array_equal(ball_moved, ball[:, 1:, BALL_FRESH] > 0.5)
+    x, _ = window_features(cars, ball, np.zeros(8, int), f.team_p, np.ones((8, 31)), True)
+    from training.idm.features import SELF_FRESH
+    np.testing.assert_array_equal(x[..., SELF_FRESH] > 0.5, fresh[..., 0])
+
+
+def test_configs_saved_before_the_motion_columns_still_load():
+    from training.idm.model import IDMConfig, build_idm
+    old = IDMConfig(**{"arch": "mlp", "features": 45, "half_width": 10, "hidden": 8, "layers": 1})
+    assert not old.motion and build_idm(old).body[0].in_features == 21 * IDM_F
+    new = IDMConfig.make(arch="mlp", half_width=10, hidden=8, layers=1, motion=True)
+    assert new.features == MOTION_IDM_F and build_idm(new).body[0].in_features == 21 * MOTION_IDM_F
+    with pytest.raises(ValueError, match="does not match"):
+        IDMConfig(arch="mlp", features=45, motion=True)

@@ -14,10 +14,10 @@ from tqdm import tqdm
 from bot.actions import ACTION_TABLE
 from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
 from training.cli import arg
-from training.idm.data import SimDataset
+from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import ACTION_COLUMN, label_arrays, load_idm, recorded_values, replay_targets
 from training.idm.metrics import batch_metrics, per_control_match, predict
-from training.storage import read_shard, write_json
+from training.storage import read_json, read_shard, write_json
 
 # an input is scored where the replay records it (jump: the first-jump component's column)
 RECORDED_COLUMN = {"throttle": IN_THROTTLE, "steer": IN_STEER, "boost": IN_BOOST, "jump": IN_JUMP,
@@ -113,8 +113,12 @@ def main(cfg: Config) -> dict:
     if cfg.sim:
         data = SimDataset(list(cfg.sim), "val")
         ids = np.random.default_rng(cfg.seed).integers(0, len(data), cfg.samples)
+        gaps = read_json(Path(cfg.checkpoint) / "config.json").get("gaps", {})  # the holds it was trained with
+        car_gaps, ball_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS)), np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
+        report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist()}
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
-            batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, ids=ids)
+            batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
+                               ids=ids, motion=model_cfg.motion)
             report[name] = batch_metrics(model, batch, device)
             if name == "sim_corrupt" and cfg.plot:
                 probs, _ = predict(model, batch.x_bwf, device)

@@ -35,6 +35,7 @@ class Config:
     out: Path = arg(Path("runs/idm"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
     arch: str = arg("mlp", "mlp (flattened window) or tcn (temporal convolution)")
     half_width: int = arg(20, "frames each side of the labelled one (30 Hz)")
+    motion: bool = arg(True, "add the car's own-axes motion and its change to the next frame to every frame")
     hidden: int = arg(512, "hidden width / channels")
     layers: int = arg(4, "hidden layers / conv blocks")
     batch_size: int = arg(512, "samples per step per process")
@@ -100,10 +101,11 @@ def train(cfg: Config) -> dict:
     val_rng = np.random.default_rng(12345)  # the same validation windows in every run
     val_ids = val_rng.integers(0, len(val_data), cfg.val_samples)
     val_batches = {name: val_data.batch(np.random.default_rng(7), 0, cfg.half_width, p, car_gaps, ball_gaps,
-                                        ids=val_ids)
+                                        ids=val_ids, motion=cfg.motion)
                    for name, p in (("clean", 0.0), ("corrupt", 1.0))}
 
-    model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers)
+    model_cfg = IDMConfig.make(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers,
+                               motion=cfg.motion)
     model = build_idm(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_dir, out = Path(cfg.out) / "checkpoint", Path(cfg.out)
@@ -130,7 +132,8 @@ def train(cfg: Config) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         model.train()
-        batch = train_data.batch(rng, cfg.batch_size, cfg.half_width, cfg.corrupt_prob, car_gaps, ball_gaps)
+        batch = train_data.batch(rng, cfg.batch_size, cfg.half_width, cfg.corrupt_prob, car_gaps, ball_gaps,
+                                 motion=cfg.motion)
         x, equiv, flags = to_tensors(batch, device)
         action_logits, flag_logits = ddp_model(x)
         loss, parts = idm_loss(action_logits, flag_logits, equiv, flags)

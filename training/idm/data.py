@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.actions import MIRROR, NUM_ACTIONS
-from bot.frame import HAS_FLIP, HAS_JUMP, ON_GROUND, PRESENT
+from bot.frame import BALL_FRESH, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, PRESENT
 from training.idm.features import hold_frames, sample_fresh_mask, window_features, window_rows
 from training.storage import read_shard
 
@@ -77,7 +77,7 @@ class SimDataset:
 
     def batch(self, rng: np.random.Generator, size: int, half_width: int, corrupt_prob: float,
               car_gaps: np.ndarray = DEFAULT_CAR_GAPS, ball_gaps: np.ndarray = DEFAULT_BALL_GAPS,
-              ids: np.ndarray | None = None) -> Batch:
+              ids: np.ndarray | None = None, motion: bool = False) -> Batch:
         """A random batch (or the samples `ids`), corrupted with probability corrupt_prob per sample."""
         ids = rng.integers(0, len(self), size) if ids is None else np.asarray(ids)
         which = np.searchsorted(self.offsets, ids, side="right") - 1
@@ -87,7 +87,7 @@ class SimDataset:
         corrupted = rng.random(len(ids)) < corrupt_prob
         if corrupted.any():
             cars, ball = corrupt(rng, cars, ball, corrupted, car_gaps, ball_gaps)
-        x, mirrored = window_features(cars, ball, target, team, inside)
+        x, mirrored = window_features(cars, ball, target, team, inside, motion)
         action = np.where(mirrored, MIRROR[action], action)
         equiv = np.where(mirrored[:, None], equiv[:, MIRROR], equiv)
         return Batch(x, action.astype(np.int64), equiv, flags, corrupted)
@@ -107,13 +107,17 @@ class SimDataset:
 
 def corrupt(rng: np.random.Generator, cars_bwpf: np.ndarray, ball_bwf: np.ndarray, which_b: np.ndarray,
             car_gaps: np.ndarray, ball_gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hold each car's and the ball's rows between simulated network updates, in the samples `which_b`."""
+    """Hold each car's and the ball's rows between simulated network updates, in the samples `which_b`; the
+    FRESH / BALL_FRESH columns then say which frames are new samples, as a parsed replay's do."""
     cars, ball = cars_bwpf.copy(), ball_bwf.copy()
     idx = np.flatnonzero(which_b)
     b, w, p, f = cars[idx].shape
     fresh_bpw = sample_fresh_mask(rng, (b, p, w), car_gaps)
     per_car = cars[idx].transpose(0, 2, 1, 3).reshape(b * p, w, f)  # (B*P, W, F)
     held = hold_frames(per_car, fresh_bpw.reshape(b * p, w))
+    held[..., FRESH] = fresh_bpw.reshape(b * p, w) & (held[..., PRESENT] > 0.5)
     cars[idx] = held.reshape(b, p, w, f).transpose(0, 2, 1, 3)
-    ball[idx] = hold_frames(ball[idx], sample_fresh_mask(rng, (b, w), ball_gaps))
+    ball_fresh = sample_fresh_mask(rng, (b, w), ball_gaps)
+    ball[idx] = hold_frames(ball[idx], ball_fresh)
+    ball[idx, :, BALL_FRESH] = ball_fresh
     return cars, ball

@@ -5,12 +5,17 @@ One function (`window_features`) serves simulated and replay data. Per frame the
 Quadrant normalisation: the whole window is reflected so the target car sits at x >= 0, y >= 0 in the centre
 frame; when exactly one axis was flipped, left and right swapped, so labels go through `MIRROR`.
 `hold_frames` imitates replays, where a car's physics repeat between network updates.
+
+With `motion=True` each frame also gets the target car's motion in its own axes (forward, side, up): its
+velocity and spin, their change to the next frame with the boost it used, and whether the frame is a fresh sample. An action shows up as exactly
+these changes (throttle and boost along forward, steer and handbrake as yaw rate and side slip, air controls as
+spin changes), which an MLP on absolute world vectors has to learn to subtract and rotate by itself.
 """
 
 import numpy as np
 
 from bot.constants import BALL_RADIUS, CAR_MAX_ANG_VEL, CAR_MAX_SPEED
-from bot.frame import ANG_VEL, BOOST, DEMOLISHED, FORWARD, POS, PRESENT, UP, VEL, reflect_rows
+from bot.frame import ANG_VEL, BOOST, DEMOLISHED, FORWARD, FRESH, POS, PRESENT, UP, VEL, reflect_rows
 
 POS_NORM = 2300.0  # uu
 VEL_NORM = CAR_MAX_SPEED  # uu/s
@@ -26,6 +31,14 @@ BALL_NEAR = 27
 OTHER_REL_POS, OTHER_VEL, OTHER_FORWARD, OTHER_UP, OTHER_ANG_VEL = (slice(i, i + 3) for i in range(28, 43, 3))
 OTHER_NEAR, OTHER_IS_MATE = 43, 44
 IDM_F = 45
+# motion columns (motion=True), in the car's own axes (forward, side = forward x up, up)
+LOCAL_VEL, LOCAL_ANG_VEL, NEXT_DVEL, NEXT_DANG_VEL = (slice(i, i + 3) for i in range(45, 57, 3))
+NEXT_DBOOST = 57
+SELF_FRESH = 58  # 1 where the car's physics are a new sample (replays' FRESH flag; 0 on held frames)
+MOTION_IDM_F = 59
+DVEL_NORM = 100.0  # uu/s per frame: boost ~33, throttle up to ~53, a jump ~290
+DANG_NORM = 1.0  # rad/s per frame: air pitch ~0.4, yaw ~0.3, roll ~1.3
+DBOOST_NORM = 0.01  # boost (0..1) per frame: boosting uses ~0.011; pickups are clipped
 
 
 def window_rows(t_b: np.ndarray, start_b: np.ndarray, stop_b: np.ndarray, half_width: int
@@ -61,9 +74,15 @@ def sample_fresh_mask(rng: np.random.Generator, shape: tuple[int, ...], gap_prob
     return fresh.reshape(*lead, w)
 
 
+def in_axes(axes_bw33: np.ndarray, v_bw3: np.ndarray) -> np.ndarray:
+    """World vectors (B, W, 3) -> their components along the rows of axes (B, W, 3, 3)."""
+    return np.einsum("bwij,bwj->bwi", axes_bw33, v_bw3)
+
+
 def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.ndarray, team_p: np.ndarray,
-                    in_episode_bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frames rows of B windows -> IDM features (B, W, IDM_F) float32 and (B,) bool "labels must be mirrored".
+                    in_episode_bw: np.ndarray, motion: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Frames rows of B windows -> IDM features (B, W, IDM_F or MOTION_IDM_F) float32 and (B,) bool "labels
+    must be mirrored".
 
     cars_bwpf: (B, W, P, CAR_F); ball_bwf: (B, W, BALL_F); target_b: (B,) car slot; team_p: (P,) or (B, P).
     """
@@ -76,7 +95,7 @@ def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.nd
     ball = reflect_rows(np.nan_to_num(ball_bwf), flip_x[:, None], flip_y[:, None])  # (B, W, F)
     me = cars[arange_b, :, target_b]  # (B, W, F)
 
-    out = np.zeros((b, w, IDM_F), np.float32)
+    out = np.zeros((b, w, MOTION_IDM_F if motion else IDM_F), np.float32)
     out[..., SELF_POS] = me[..., POS] / POS_NORM
     out[..., SELF_VEL] = me[..., VEL] / VEL_NORM
     out[..., SELF_FORWARD] = me[..., FORWARD]
@@ -109,4 +128,13 @@ def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.nd
     out[..., OTHER_NEAR] = has_other & (dist[bi, wi, nearest] < CAR_NEAR_UU)
     team = np.broadcast_to(team_p, (b, p))
     out[..., OTHER_IS_MATE] = has_other & (team[bi, nearest] == team[arange_b, target_b][:, None])
+    if motion:  # the target car's motion in its own axes, and its change to the next frame (0 on the last)
+        axes = np.stack([me[..., FORWARD], np.cross(me[..., FORWARD], me[..., UP]), me[..., UP]], -2)  # (B, W, 3, 3)
+        vel, spin = me[..., VEL], me[..., ANG_VEL]
+        out[..., LOCAL_VEL] = in_axes(axes, vel) / VEL_NORM
+        out[..., LOCAL_ANG_VEL] = in_axes(axes, spin) / ANG_NORM
+        out[:, :-1, NEXT_DVEL] = in_axes(axes[:, :-1], np.diff(vel, axis=1)) / DVEL_NORM
+        out[:, :-1, NEXT_DANG_VEL] = in_axes(axes[:, :-1], np.diff(spin, axis=1)) / DANG_NORM
+        out[:, :-1, NEXT_DBOOST] = np.clip(np.diff(me[..., BOOST], axis=1) / DBOOST_NORM, -3.0, 3.0)
+        out[..., SELF_FRESH] = me[..., FRESH]
     return out, flip_x ^ flip_y

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from bot.actions import NUM_ACTIONS
-from training.idm.features import IDM_F
+from training.idm.features import IDM_F, MOTION_IDM_F
 
 FLAG_NAMES = ("on_ground", "has_jump", "has_flip")
 
@@ -21,7 +21,17 @@ class IDMConfig:
     half_width: int = 20  # frames on each side of the labelled one; W = 2 * half_width + 1
     hidden: int = 512  # MLP width / TCN channels
     layers: int = 4  # hidden layers (MLP) or conv blocks (TCN)
-    features: int = IDM_F
+    motion: bool = False  # the car's own-axes motion columns (features.py); False for models saved before them
+    features: int = IDM_F  # per-frame input columns: IDM_F, or MOTION_IDM_F with motion
+
+    def __post_init__(self):
+        if self.features != (MOTION_IDM_F if self.motion else IDM_F):
+            raise ValueError(f"IDM config: features={self.features} does not match motion={self.motion}")
+
+    @classmethod
+    def make(cls, **kwargs) -> "IDMConfig":
+        """A config whose `features` follows `motion`."""
+        return cls(**kwargs, features=MOTION_IDM_F if kwargs.get("motion") else IDM_F)
 
     @property
     def window(self) -> int:
