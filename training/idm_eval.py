@@ -114,7 +114,8 @@ def main(cfg: Config) -> dict:
         data = SimDataset(list(cfg.sim), "val")
         ids = np.random.default_rng(cfg.seed).integers(0, len(data), cfg.samples)
         gaps = read_json(Path(cfg.checkpoint) / "config.json").get("gaps", {})  # the holds it was trained with
-        car_gaps, ball_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS)), np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
+        car_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS))
+        ball_gaps = np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
         report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist()}
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,

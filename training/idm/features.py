@@ -7,9 +7,10 @@ frame; when exactly one axis was flipped, left and right swapped, so labels go t
 `hold_frames` imitates replays, where a car's physics repeat between network updates.
 
 With `motion=True` each frame also gets the target car's motion in its own axes (forward, side, up): its
-velocity and spin, their change to the next frame with the boost it used, and whether the frame is a fresh sample. An action shows up as exactly
-these changes (throttle and boost along forward, steer and handbrake as yaw rate and side slip, air controls as
-spin changes), which an MLP on absolute world vectors has to learn to subtract and rotate by itself.
+velocity and spin, their change to the next frame with the boost it used, and whether the frame is a fresh
+sample. An action shows up as exactly these changes (throttle and boost along forward, steer and handbrake as
+yaw rate and side slip, air controls as spin changes), which an MLP on absolute world vectors has to learn to
+subtract and rotate by itself.
 """
 
 import numpy as np
