@@ -29,9 +29,10 @@ VARIANTS = {  # name -> idm-train flags
 def flops_per_window(flags: list[str]) -> float:
     """Multiply-adds x 2 of one forward pass, counted from the layers' weights."""
     import torch
-    args = dict(zip(flags[:-1:2], flags[1::2]))
-    cfg = IDMConfig.make(arch=args["--arch"], half_width=int(args["--half-width"]), hidden=int(args["--hidden"]),
-                         layers=int(args["--layers"]), motion=flags[-1] == "--motion")
+    valued = [f for f in flags if f not in ("--motion", "--no-motion")]
+    args = dict(zip(valued[::2], valued[1::2]))
+    cfg = IDMConfig(arch=args["--arch"], half_width=int(args["--half-width"]), hidden=int(args["--hidden"]),
+                    layers=int(args["--layers"]), motion="--motion" in flags)
     model = build_idm(cfg)
     total = 0
     for m in model.modules():

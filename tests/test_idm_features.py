@@ -102,9 +102,10 @@ def test_corruption_marks_held_frames_as_not_fresh(rng):
 
 def test_configs_saved_before_the_motion_columns_still_load():
     from training.idm.model import IDMConfig, build_idm
-    old = IDMConfig(**{"arch": "mlp", "features": 45, "half_width": 10, "hidden": 8, "layers": 1})
+    old = IDMConfig.from_dict({"arch": "mlp", "features": 45, "half_width": 10, "hidden": 8, "layers": 1})
     assert not old.motion and build_idm(old).body[0].in_features == 21 * IDM_F
-    new = IDMConfig.make(arch="mlp", half_width=10, hidden=8, layers=1, motion=True)
+    new = IDMConfig(arch="mlp", half_width=10, hidden=8, layers=1, motion=True)
     assert new.features == MOTION_IDM_F and build_idm(new).body[0].in_features == 21 * MOTION_IDM_F
+    assert IDMConfig.from_dict(new.to_dict()) == new
     with pytest.raises(ValueError, match="does not match"):
-        IDMConfig(arch="mlp", features=45, motion=True)
+        IDMConfig.from_dict({"arch": "mlp", "features": 45, "motion": True})

@@ -104,8 +104,8 @@ def train(cfg: Config) -> dict:
                                         ids=val_ids, motion=cfg.motion)
                    for name, p in (("clean", 0.0), ("corrupt", 1.0))}
 
-    model_cfg = IDMConfig.make(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers,
-                               motion=cfg.motion)
+    model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers,
+                          motion=cfg.motion)
     model = build_idm(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_dir, out = Path(cfg.out) / "checkpoint", Path(cfg.out)

@@ -20,7 +20,7 @@ def load_idm(folder: Path, device: torch.device | None = None) -> tuple[torch.nn
         raise FileNotFoundError(f"{folder} holds no exported IDM (config.json + model.safetensors); train one "
                                 "with `python -m training idm-train` or use models/idm")
     weights, config = load_exported(folder)
-    cfg = IDMConfig(**config["model"])
+    cfg = IDMConfig.from_dict(config["model"])
     model = build_idm(cfg)
     model.load_state_dict(weights)
     return model.to(device).eval(), cfg

@@ -22,23 +22,26 @@ class IDMConfig:
     hidden: int = 512  # MLP width / TCN channels
     layers: int = 4  # hidden layers (MLP) or conv blocks (TCN)
     motion: bool = False  # the car's own-axes motion columns (features.py); False for models saved before them
-    features: int = IDM_F  # per-frame input columns: IDM_F, or MOTION_IDM_F with motion
 
-    def __post_init__(self):
-        if self.features != (MOTION_IDM_F if self.motion else IDM_F):
-            raise ValueError(f"IDM config: features={self.features} does not match motion={self.motion}")
-
-    @classmethod
-    def make(cls, **kwargs) -> "IDMConfig":
-        """A config whose `features` follows `motion`."""
-        return cls(**kwargs, features=MOTION_IDM_F if kwargs.get("motion") else IDM_F)
+    @property
+    def features(self) -> int:
+        """Per-frame input columns."""
+        return MOTION_IDM_F if self.motion else IDM_F
 
     @property
     def window(self) -> int:
         return 2 * self.half_width + 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "features": self.features}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "IDMConfig":
+        """The config a config.json stores; its `features` (written for readers) must agree with `motion`."""
+        cfg = cls(**{k: v for k, v in saved.items() if k != "features"})
+        if saved.get("features", cfg.features) != cfg.features:
+            raise ValueError(f"IDM config: features={saved['features']} does not match motion={cfg.motion}")
+        return cfg
 
 
 class MLPIDM(nn.Module):
