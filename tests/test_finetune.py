@@ -7,6 +7,7 @@ import numpy as np
 import RocketSim as rs
 import torch
 
+from bot.actions import ACTION_TABLE
 from bot.frame import POS, VEL
 from bot.policy import load_policy
 from tests.conftest import ROOT
@@ -32,6 +33,37 @@ def test_vectorised_chaser_matches_the_baseline_agent():
             np.testing.assert_allclose(ours[i], theirs, atol=1e-4)
             agree += 1
     assert agree == 12
+
+
+def test_the_arena_chaser_acts_on_every_tick_as_in_evaluate():
+    """ArenaBatch's chaser answers every tick's packet one tick later, as `evaluate`'s ChaserAgent does, not
+    only the learner's decision ticks: replayed tick by tick with the real agent, its car ends where it did."""
+    env = ArenaBatch(1, episode_seconds=90, rng=np.random.default_rng(1))
+    ref = make_arena(1, 1, 0)
+    for src, dst in zip(env.cars[0], ref.get_cars()):
+        dst.set_state(src.get_state())
+    ref.ball.set_state(env.arenas[0].ball.get_state())
+    learner, chaser = ref.get_cars()  # the learner is blue in arena 0
+    start = chaser.get_state().pos.as_numpy()
+    agent = ChaserAgent("chaser", 1, 1)
+    actions = np.random.default_rng(1).integers(0, 90, 120)
+    for action in actions:
+        env.step(np.array([action]))
+        for tick in range(4):
+            c = agent.get_output(sim_to_packet(ref, GameClock(kickoff_pause=False)))
+            ref.step(1)
+            if tick == 0:
+                a = ACTION_TABLE[action]
+                learner.set_controls(rs.CarControls(throttle=float(a[0]), steer=float(a[1]), pitch=float(a[2]),
+                                                    yaw=float(a[3]), roll=float(a[4]), jump=bool(a[5]),
+                                                    boost=bool(a[6]), handbrake=bool(a[7])))
+            chaser.set_controls(rs.CarControls(throttle=c.throttle, steer=c.steer, jump=c.jump, boost=c.boost,
+                                               handbrake=c.handbrake))
+    ours, theirs = env.cars[0][1].get_state(), chaser.get_state()
+    # (acting only on the learner's decision ticks it ends 15 uu and 10 uu/s off after these 4 s)
+    assert np.linalg.norm(ours.pos.as_numpy() - theirs.pos.as_numpy()) < 1.0
+    assert np.linalg.norm(ours.vel.as_numpy() - theirs.vel.as_numpy()) < 2.0
+    assert np.linalg.norm(theirs.pos.as_numpy() - start) > 500  # it did drive: agreeing at rest would prove nothing
 
 
 def test_a_goal_rewards_the_scorer_and_restarts_from_a_kickoff():

@@ -40,6 +40,8 @@ NO_THROTTLE = torch.from_numpy(ACTION_TABLE[:, THROTTLE] <= 0)  # (A,) ruled out
 @dataclass(frozen=True)
 class Config:
     policy: Path = arg(Path("models/bc"), "cloned policy folder to start from and to stay close to")
+    anchor: Path | None = arg(None, "policy folder the KL term holds it close to (default: --policy); e.g. the "
+                                    "clone, when --policy is an already fine-tuned policy to train further")
     out: Path = arg(Path("runs/finetune"), "run folder: checkpoint, TensorBoard logs, history, model/")
     export: Path | None = arg(None, "also write the fine-tuned policy (fp16) to this folder, e.g. models/bc")
     steps: int = arg(2_000_000, "learner decisions (30 per game-second) to train on")
@@ -136,6 +138,17 @@ class ArenaBatch:
         self.kickoff_pause[g] = True
         self.steps_left[g] = self.max_steps
 
+    def _chaser_rows(self, them: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The chaser's car rows and the ball rows between decisions: only the columns chaser_controls reads."""
+        car_gf = np.zeros((len(self.arenas), CAR_F), np.float32)
+        ball_gf = np.zeros((len(self.arenas), BALL_F), np.float32)
+        for g, arena in enumerate(self.arenas):
+            state = self.cars[g][them[g]].get_state()
+            car_gf[g, POS], car_gf[g, VEL] = state.pos.as_numpy(), state.vel.as_numpy()
+            car_gf[g, FORWARD], car_gf[g, ON_GROUND] = state.rot_mat.forward.as_numpy(), state.is_on_ground
+            ball_gf[g, POS] = arena.ball.get_state().pos.as_numpy()
+        return car_gf, ball_gf
+
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         return build_obs(self.ball_gf, self.cars_gpf, self.pads_gk, self.team, self.me,
                          np.full(len(self.arenas), NOOP_ACTION))
@@ -144,14 +157,25 @@ class ArenaBatch:
         """Apply the learner's actions (and the chaser's) for one decision -> (reward parts (G, 4), done, scored)."""
         g_all = np.arange(len(self.arenas))
         them = 1 - self.me
-        chaser = chaser_controls(self.cars_gpf[g_all, them], self.ball_gf, self.team[g_all, them])
         mine = ACTION_TABLE[action_g]
         self.touched[:] = False
+        # RLBot applies new controls one tick after the packet they answer: each tick steps with what was set
+        # after the previous one. The learner decides on this tick's packet; the chaser, as in `evaluate`, on
+        # every tick's packet.
+        chaser = chaser_controls(self.cars_gpf[g_all, them], self.ball_gf, self.team[g_all, them])
         for g, arena in enumerate(self.arenas):
-            arena.step(1)  # RLBot applies new controls one tick after the packet they answer
+            arena.step(1)
             _set_controls(self.cars[g][self.me[g]], mine[g])
             _set_controls(self.cars[g][them[g]], chaser[g])
-        self.reader.step(TICKS_PER_FRAME - 1, self.cars_gpf, self.ball_gf, self.pads_gk)
+        for tick in range(1, TICKS_PER_FRAME):
+            chaser = chaser_controls(*self._chaser_rows(them), self.team[g_all, them])
+            if tick < TICKS_PER_FRAME - 1:
+                for g in g_all:
+                    self.reader.advance(g, 1)
+            else:
+                self.reader.step(1, self.cars_gpf, self.ball_gf, self.pads_gk)
+            for g in g_all:
+                _set_controls(self.cars[g][them[g]], chaser[g])
 
         scores = np.array([(a.blue_score, a.orange_score) for a in self.arenas])
         goal = scores - self.scores  # (G, 2)
@@ -188,9 +212,10 @@ def train(cfg: Config) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    clone, clone_config = load_policy(cfg.policy)
+    start, clone_config = load_policy(cfg.policy)
+    clone, anchor_config = load_policy(cfg.anchor) if cfg.anchor else (start, clone_config)
     policy = Policy(PolicyConfig(**clone_config["model"]))
-    policy.load_state_dict(clone.state_dict())
+    policy.load_state_dict(start.state_dict())
     for p in clone.parameters():
         p.requires_grad_(False)
     model = nn.ModuleDict({"policy": policy, "value": ValueNet()})
@@ -313,6 +338,8 @@ def train(cfg: Config) -> dict:
         from training.plots import plot_finetune
         plot_finetune(history, out / "curves.png")
     config = {**clone_config, "finetune": {"from_policy_sha256": clone_config.get("weights_sha256"),
+                                           "anchor_sha256": anchor_config.get("weights_sha256"),
+                                           "previous": clone_config.get("finetune"),
                                            "config": asdict(cfg), "final": history[-1] if history else {}}}
     card = model_card(cfg, config, history)
     export_model(out / "model", policy, config, card)
@@ -324,19 +351,30 @@ def train(cfg: Config) -> dict:
 def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     last = history[-1] if history else {}
     minutes = last.get("step", 0) * TICKS_PER_FRAME / 120 / 60
+    tune = config["finetune"]
+    earlier, rounds = tune.get("previous"), []
+    while earlier:  # an already fine-tuned start: list every earlier round, newest first
+        rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}) from "
+                      f"{earlier['from_policy_sha256']}")
+        earlier = earlier.get("previous")
+    start = (f"the policy with weights sha256 {tune['from_policy_sha256']}, itself fine-tuned earlier: "
+             + "; ".join(rounds) + ", which started from the clone" if rounds else
+             f"the behaviour-cloned policy (weights sha256 {tune['from_policy_sha256']})")
+    anchor = ("that policy" if tune.get("anchor_sha256") in (None, tune["from_policy_sha256"])
+              else f"the policy {tune['anchor_sha256']}")
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
-It is the behaviour-cloned policy (weights sha256 {config['finetune']['from_policy_sha256']}, trained on
-{config['data']['replays']} replays labelled by the IDM {config['data']['idm_weights_sha256']}), then trained
-with PPO for {last.get('step', 0):,} decisions ({minutes:,.0f} game-minutes) of 1v1 against the chaser baseline
-in RocketSim, with KL(policy || clone) weighted {cfg.kl_coef} keeping it close to the clone.
+It starts from {start}, trained on {config['data']['replays']} replays labelled by the IDM
+{config['data']['idm_weights_sha256']}, then trained with PPO for {last.get('step', 0):,} decisions
+({minutes:,.0f} game-minutes) of 1v1 against the chaser baseline (acting every tick) in RocketSim, with
+KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}; temperature {cfg.temperature} (play it at the same temperature)
 - last update: goals for {last.get('goals_for_per_minute', math.nan):.2f} / against
   {last.get('goals_against_per_minute', math.nan):.2f} per game-minute,
-  KL to the clone {last.get('kl_clone', math.nan):.3f}
+  KL to the anchor {last.get('kl_clone', math.nan):.3f}
 - Command: `{command_line()}`
 """
 

@@ -130,7 +130,7 @@ class BatchReader:
 
     Demolished cars: RocketSim respawns them itself when their countdown (`demo_respawn_timer`, 3 s as in RL)
     ends, but on a spot drawn from an RNG we cannot seed, so a run with a demolition would not repeat. `step`
-    takes that respawn over at the very same tick (`_step`, `_respawn`).
+    takes that respawn over at the very same tick (`advance`, `_respawn`).
     """
 
     def __init__(self, arenas: list[rs.Arena], slots: list[np.ndarray], respawn_rng: np.random.Generator):
@@ -156,13 +156,13 @@ class BatchReader:
     def _fetch(self, g: int, ticks: int) -> tuple:
         """Arena g after `ticks` more ticks: its gym state, CarStates and (K,) pad cooldowns (0 where active)."""
         if ticks:
-            self._step(g, ticks)
+            self.advance(g, ticks)
         gym = self.arenas[g].get_gym_state()  # (game, pads, ball, *cars), each row with a 180-degree rotated copy
         pads = self.pads[g]
         cooldown = [0.0 if on else pads[k].get_state().cooldown for k, on in enumerate(gym[1][0].tolist())]
         return gym, [c.get_state() for c in self.cars[g]], cooldown
 
-    def _step(self, g: int, ticks: int) -> None:
+    def advance(self, g: int, ticks: int) -> None:
         """Step arena g `ticks` ticks; a demolished car whose countdown ends within them is respawned by
         `_respawn` after the very tick in which RocketSim would have respawned it."""
         arena = self.arenas[g]
