@@ -6,7 +6,8 @@ cannot see, while KL(policy || clone) keeps it playing like the humans it learne
 
 The environment is `arenas` RocketSim 1v1 games stepped in lockstep (training/sim/rocketsim.py BatchReader):
 the learner drives one car (blue in even arenas, orange in odd ones), `baseline:chaser`'s rule, vectorised
-here, drives the other. The learner sees exactly the bot's observation (bot/obs.py build_obs), decides every
+here, drives the other and answers every tick, as it does in `evaluate` (an earlier version let it act only on
+the learner's decision ticks, a weaker opponent than the one the bot is measured against). The learner sees exactly the bot's observation (bot/obs.py build_obs), decides every
 4 ticks with RLBot's one-tick input delay, samples from softmax(logits / temperature) at the temperature
 bot.cfg plays with, and rules out throttle-less actions in the kickoff pause, as bot/bot.py does.
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
@@ -339,7 +340,7 @@ def train(cfg: Config) -> dict:
         plot_finetune(history, out / "curves.png")
     config = {**clone_config, "finetune": {"from_policy_sha256": clone_config.get("weights_sha256"),
                                            "anchor_sha256": anchor_config.get("weights_sha256"),
-                                           "previous": clone_config.get("finetune"),
+                                           "previous": clone_config.get("finetune"), "chaser_acts": "every tick",
                                            "config": asdict(cfg), "final": history[-1] if history else {}}}
     card = model_card(cfg, config, history)
     export_model(out / "model", policy, config, card)
@@ -350,31 +351,35 @@ def train(cfg: Config) -> dict:
 
 def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     last = history[-1] if history else {}
+    recent = history[-max(1, len(history) // 20):]  # the last 5% of updates: one update is ~2 game-minutes
     minutes = last.get("step", 0) * TICKS_PER_FRAME / 120 / 60
     tune = config["finetune"]
     earlier, rounds = tune.get("previous"), []
-    while earlier:  # an already fine-tuned start: list every earlier round, newest first
-        rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}) from "
+    while earlier:  # an already fine-tuned start: every earlier round, newest first
+        rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}, chaser "
+                      f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}) from "
                       f"{earlier['from_policy_sha256']}")
         earlier = earlier.get("previous")
-    start = (f"the policy with weights sha256 {tune['from_policy_sha256']}, itself fine-tuned earlier: "
-             + "; ".join(rounds) + ", which started from the clone" if rounds else
-             f"the behaviour-cloned policy (weights sha256 {tune['from_policy_sha256']})")
+    start = (f"the behaviour-cloned policy (weights sha256 {tune['from_policy_sha256']})" if not rounds else
+             f"the policy with weights sha256 {tune['from_policy_sha256']}, itself fine-tuned in the arena before "
+             f"(newest round first: {'; '.join(rounds)}); the first of those rounds started from the "
+             "behaviour-cloned policy")
     anchor = ("that policy" if tune.get("anchor_sha256") in (None, tune["from_policy_sha256"])
               else f"the policy {tune['anchor_sha256']}")
+    mean = {k: float(np.mean([row[k] for row in recent])) if recent else math.nan
+            for k in ("goals_for_per_minute", "goals_against_per_minute", "kl_clone")}
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
 It starts from {start}, trained on {config['data']['replays']} replays labelled by the IDM
-{config['data']['idm_weights_sha256']}, then trained with PPO for {last.get('step', 0):,} decisions
+{config['data']['idm_weights_sha256']}. This round trained it with PPO for {last.get('step', 0):,} decisions
 ({minutes:,.0f} game-minutes) of 1v1 against the chaser baseline (acting every tick) in RocketSim, with
 KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}; temperature {cfg.temperature} (play it at the same temperature)
-- last update: goals for {last.get('goals_for_per_minute', math.nan):.2f} / against
-  {last.get('goals_against_per_minute', math.nan):.2f} per game-minute,
-  KL to the anchor {last.get('kl_clone', math.nan):.3f}
+- mean of the last {len(recent)} updates ({len(recent) * cfg.arenas * cfg.rollout:,} decisions): goals for
+  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute, KL to the anchor {mean['kl_clone']:.3f}
 - Command: `{command_line()}`
 """
 

@@ -80,18 +80,21 @@ def plot_curves(history: list[dict], path: Path, keys: tuple[str, ...] = ("clean
 
 
 def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
-    """Arena fine-tuning: goals for / against per game-minute and KL to the clone, moving averages over updates."""
+    """Arena fine-tuning: goals for / against per game-minute and KL to the anchor policy, moving averages."""
     fig, (ax_goals, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     steps = np.array([row["step"] for row in history])
 
     def smooth(key: str) -> np.ndarray:
+        """Centred moving average over max(window, 3% of the run) updates; the ends average what they have."""
         values = np.array([row[key] for row in history], float)
-        kernel = np.ones(min(window, max(len(values), 1))) / min(window, max(len(values), 1))
-        return np.convolve(values, kernel, mode="same") if len(values) else values
+        if not len(values):
+            return values
+        kernel = np.ones(min(len(values), max(window, len(values) // 30)))
+        return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
 
     for key, label in (("goals_for_per_minute", "goals for"), ("goals_against_per_minute", "goals against")):
         ax_goals.plot(steps, smooth(key), label=label)
-    ax_kl.plot(steps, smooth("kl_clone"), label="KL(policy || clone)")
+    ax_kl.plot(steps, smooth("kl_clone"), label="KL(policy || anchor)")
     ax_goals.set_ylabel("per game-minute")
     for ax in (ax_goals, ax_kl):
         ax.set_xlabel("learner decisions")
