@@ -7,9 +7,9 @@ cannot see, while KL(policy || clone) keeps it playing like the humans it learne
 The environment is `arenas` RocketSim 1v1 games stepped in lockstep (training/sim/rocketsim.py BatchReader):
 the learner drives one car (blue in even arenas, orange in odd ones), `baseline:chaser`'s rule, vectorised
 here, drives the other and answers every tick, as it does in `evaluate` (an earlier version let it act only on
-the learner's decision ticks, a weaker opponent than the one the bot is measured against). The learner sees exactly the bot's observation (bot/obs.py build_obs), decides every
-4 ticks with RLBot's one-tick input delay, samples from softmax(logits / temperature) at the temperature
-bot.cfg plays with, and rules out throttle-less actions in the kickoff pause, as bot/bot.py does.
+the learner's decision ticks, a weaker opponent than the one the bot is measured against). The learner sees
+exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with RLBot's one-tick input delay,
+samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less actions in the kickoff pause, as bot/bot.py does.
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
 """
 
@@ -379,7 +379,8 @@ KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}; temperature {cfg.temperature} (play it at the same temperature)
 - mean of the last {len(recent)} updates ({len(recent) * cfg.arenas * cfg.rollout:,} decisions): goals for
-  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute, KL to the anchor {mean['kl_clone']:.3f}
+  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute, KL to the anchor
+  {mean['kl_clone']:.3f}
 - Command: `{command_line()}`
 """
 
