@@ -9,7 +9,8 @@ the learner drives one car (blue in even arenas, orange in odd ones), `baseline:
 here, drives the other and answers every tick, as it does in `evaluate` (an earlier version let it act only on
 the learner's decision ticks, a weaker opponent than the one the bot is measured against). The learner sees
 exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with RLBot's one-tick input delay,
-samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less actions in the kickoff pause, as bot/bot.py does.
+samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less
+actions in the kickoff pause, as bot/bot.py does.
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
 """
 
