@@ -90,10 +90,18 @@ def test_finetune_exports_a_policy_and_resumes(tmp_path):
     first = subprocess.run(cmd + ["--steps", "32"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     tuned, config = load_policy(out / "model")
-    clone, _ = load_policy(ROOT / "models" / "bc")
+    clone, clone_config = load_policy(ROOT / "models" / "bc")
     moved = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), clone.state_dict().values())]
     assert any(moved)
-    assert config["finetune"]["config"]["steps"] == 32 and "PPO" in (out / "model" / "MODEL_CARD.md").read_text()
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert config["finetune"]["config"]["steps"] == 32 and "PPO" in card
+    # a start that was itself fine-tuned keeps its history: config and card name every earlier round
+    assert config["finetune"]["from_policy_sha256"] == clone_config["weights_sha256"]
+    assert config["finetune"]["previous"] == clone_config.get("finetune")
+    earlier = clone_config.get("finetune")
+    while earlier:
+        assert earlier["from_policy_sha256"] in card
+        earlier = earlier.get("previous")
     second = subprocess.run(cmd + ["--steps", "64"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed at step 32" in second.stdout
