@@ -12,7 +12,7 @@ from bot.frame import POS, VEL
 from bot.policy import load_policy
 from tests.conftest import ROOT
 from training.baselines import ChaserAgent
-from training.finetune import ArenaBatch, chaser_controls
+from training.finetune import ArenaBatch, _set_controls, chaser_controls
 from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
 
 
@@ -53,12 +53,9 @@ def test_the_arena_chaser_acts_on_every_tick_as_in_evaluate():
             c = agent.get_output(sim_to_packet(ref, GameClock(kickoff_pause=False)))
             ref.step(1)
             if tick == 0:
-                a = ACTION_TABLE[action]
-                learner.set_controls(rs.CarControls(throttle=float(a[0]), steer=float(a[1]), pitch=float(a[2]),
-                                                    yaw=float(a[3]), roll=float(a[4]), jump=bool(a[5]),
-                                                    boost=bool(a[6]), handbrake=bool(a[7])))
-            chaser.set_controls(rs.CarControls(throttle=c.throttle, steer=c.steer, jump=c.jump, boost=c.boost,
-                                               handbrake=c.handbrake))
+                _set_controls(learner, ACTION_TABLE[action])
+            _set_controls(chaser, np.array([c.throttle, c.steer, c.pitch, c.yaw, c.roll, c.jump, c.boost,
+                                            c.handbrake], np.float32))
     ours, theirs = env.cars[0][1].get_state(), chaser.get_state()
     # (acting only on the learner's decision ticks it ends 15 uu and 10 uu/s off after these 4 s)
     assert np.linalg.norm(ours.pos.as_numpy() - theirs.pos.as_numpy()) < 1.0

@@ -159,24 +159,23 @@ class ArenaBatch:
         """Apply the learner's actions (and the chaser's) for one decision -> (reward parts (G, 4), done, scored)."""
         g_all = np.arange(len(self.arenas))
         them = 1 - self.me
+        their_team = self.team[g_all, them]
         mine = ACTION_TABLE[action_g]
         self.touched[:] = False
         # RLBot applies new controls one tick after the packet they answer: each tick steps with what was set
-        # after the previous one. The learner decides on this tick's packet; the chaser, as in `evaluate`, on
-        # every tick's packet.
-        chaser = chaser_controls(self.cars_gpf[g_all, them], self.ball_gf, self.team[g_all, them])
-        for g, arena in enumerate(self.arenas):
-            arena.step(1)
-            _set_controls(self.cars[g][self.me[g]], mine[g])
-            _set_controls(self.cars[g][them[g]], chaser[g])
-        for tick in range(1, TICKS_PER_FRAME):
-            chaser = chaser_controls(*self._chaser_rows(them), self.team[g_all, them])
+        # after the previous one. The learner decides on the first tick's packet; the chaser, as in `evaluate`,
+        # on every tick's packet. The last tick also reads every arena into the rows for the next decision.
+        for tick in range(TICKS_PER_FRAME):
+            rows = (self.cars_gpf[g_all, them], self.ball_gf) if tick == 0 else self._chaser_rows(them)
+            chaser = chaser_controls(*rows, their_team)
             if tick < TICKS_PER_FRAME - 1:
                 for g in g_all:
                     self.reader.advance(g, 1)
             else:
                 self.reader.step(1, self.cars_gpf, self.ball_gf, self.pads_gk)
             for g in g_all:
+                if tick == 0:
+                    _set_controls(self.cars[g][self.me[g]], mine[g])
                 _set_controls(self.cars[g][them[g]], chaser[g])
 
         scores = np.array([(a.blue_score, a.orange_score) for a in self.arenas])
@@ -214,11 +213,11 @@ def train(cfg: Config) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    start, clone_config = load_policy(cfg.policy)
-    clone, anchor_config = load_policy(cfg.anchor) if cfg.anchor else (start, clone_config)
-    policy = Policy(PolicyConfig(**clone_config["model"]))
+    start, start_config = load_policy(cfg.policy)
+    anchor, anchor_config = load_policy(cfg.anchor) if cfg.anchor else (start, start_config)
+    policy = Policy(PolicyConfig(**start_config["model"]))
     policy.load_state_dict(start.state_dict())
-    for p in clone.parameters():
+    for p in anchor.parameters():
         p.requires_grad_(False)
     model = nn.ModuleDict({"policy": policy, "value": ValueNet()})
     optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": cfg.lr},
@@ -275,7 +274,7 @@ def train(cfg: Config) -> dict:
             adv[t], next_value = next_adv, buf["value"][t]
         ret = adv + buf["value"]
 
-        # ---- PPO update with the KL-to-clone penalty ----
+        # ---- PPO update with the KL-to-anchor penalty ----
         n = t_len * g
         flat = {"glob": torch.from_numpy(buf_glob.reshape(n, GLOBAL_F)),
                 "others": torch.from_numpy(buf_others.reshape(n, MAX_OTHERS, OTHER_F)),
@@ -290,14 +289,14 @@ def train(cfg: Config) -> dict:
                 logits = masked_logits(policy(b["glob"], b["others"]), b["kickoff"], cfg.temperature)
                 logp_all = torch.log_softmax(logits, 1)
                 with torch.no_grad():
-                    clone_logp = torch.log_softmax(
-                        masked_logits(clone(b["glob"], b["others"]), b["kickoff"], cfg.temperature), 1)
+                    anchor_logp = torch.log_softmax(
+                        masked_logits(anchor(b["glob"], b["others"]), b["kickoff"], cfg.temperature), 1)
                 logp = logp_all.gather(1, b["action"][:, None])[:, 0]
                 ratio = torch.exp(logp - b["logp"])
                 a = (b["adv"] - b["adv"].mean()) / (b["adv"].std() + 1e-8)
                 pg_loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
                 probs = logp_all.exp()
-                kl = (probs * (logp_all - clone_logp)).sum(1).mean()
+                kl = (probs * (logp_all - anchor_logp)).sum(1).mean()
                 value_loss = (model["value"](b["glob"], b["others"]) - b["ret"]).pow(2).mean()
                 loss = pg_loss + cfg.kl_coef * kl + 0.5 * value_loss
                 optimizer.zero_grad(set_to_none=True)
@@ -339,9 +338,9 @@ def train(cfg: Config) -> dict:
     if history:
         from training.plots import plot_finetune
         plot_finetune(history, out / "curves.png")
-    config = {**clone_config, "finetune": {"from_policy_sha256": clone_config.get("weights_sha256"),
+    config = {**start_config, "finetune": {"from_policy_sha256": start_config.get("weights_sha256"),
                                            "anchor_sha256": anchor_config.get("weights_sha256"),
-                                           "previous": clone_config.get("finetune"), "chaser_acts": "every tick",
+                                           "previous": start_config.get("finetune"), "chaser_acts": "every tick",
                                            "config": asdict(cfg), "final": history[-1] if history else {}}}
     card = model_card(cfg, config, history)
     export_model(out / "model", policy, config, card)
