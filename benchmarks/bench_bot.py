@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/bench_bot.py [--ticks 3000] [--team-size 1] [--model models/bc]
 Packets come from a simulated game between two chasers. Without models/bc, a randomly initialised policy of
-the default size is timed (the cost does not depend on the weights). The bot decides every 4th tick; a second
-table splits one decision into its parts (median and p99 over the same packets).
+the default size is timed (the cost does not depend on the weights). The bot decides every 4th tick and only
+then reads the packet, so p99 is a decision's cost; a second table splits one decision into its parts (median
+and p99 over the same packets).
 """
 
 import argparse
@@ -61,7 +62,7 @@ def profile_decision(bot, packets: list[bytes]) -> dict[str, np.ndarray]:
     for raw in packets[100:]:
         pkt = GameTickPacket.from_buffer_copy(raw)
         t0 = time.perf_counter()
-        frame = bot.decoder.packet_to_frame(pkt, 1)
+        frame = bot.decoder.packet_to_frame(pkt)
         t1 = time.perf_counter()
         glob, others = build_obs(frame.ball_tf, frame.cars_tpf, frame.pads_tk, frame.team_p[None],
                                  np.array([bot.index]), np.array([bot.prev_action]))

@@ -24,7 +24,7 @@ from bot.constants import TICK_RATE, TICKS_PER_FRAME  # noqa: E402
 from bot.frame import KICKOFF_PAUSE  # noqa: E402
 from bot.obs import build_obs  # noqa: E402
 from bot.packet import PacketDecoder, default_field_info  # noqa: E402
-from bot.policy import BotPolicy, load_policy  # noqa: E402
+from bot.policy import BotPolicy, load_policy, single_thread_blas  # noqa: E402
 
 BOT_ROOT = Path(__file__).resolve().parent.parent  # the folder holding bot.cfg
 DEFAULT_MODEL = "models/bc"  # bot.cfg's `model` when it names none
@@ -84,6 +84,7 @@ class RLRPTBot(BaseAgent):
         self._logged: set[str] = set()
         self.rng = np.random.default_rng(self.index)
         torch.set_num_threads(1)
+        single_thread_blas()
         self.policy = None
         self.feed_previous_action = True
         self.model_dir = self.model_dir or MODEL_DIR
@@ -112,13 +113,12 @@ class RLRPTBot(BaseAgent):
         now = packet.game_info.seconds_elapsed
         ticks = 1 if self.prev_seconds is None else max(1, round((now - self.prev_seconds) * TICK_RATE))
         self.prev_seconds = now
-        frame = self.decoder.packet_to_frame(packet, ticks)
         if self.policy is None:
             return SimpleControllerState()
         self.ticks_to_decision -= ticks
-        if self.ticks_to_decision <= 0:
+        if self.ticks_to_decision <= 0:  # only decisions read the packet: nothing is carried between packets
             self.ticks_to_decision = TICKS_PER_FRAME
-            self.prev_action = self.decide(frame)
+            self.prev_action = self.decide(self.decoder.packet_to_frame(packet))
             self.controls = controls_from_action(self.prev_action)
         return self.controls
 

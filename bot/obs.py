@@ -46,41 +46,48 @@ ORANGE_SIGN_BALL_F = reflect_rows(np.ones(BALL_F, np.float32), True, True)
 ORANGE_SIGN_CAR_F = reflect_rows(np.ones(CAR_F, np.float32), True, True)
 
 
-def _to_local(v_bnk3: np.ndarray, axes_bn33: np.ndarray) -> np.ndarray:
-    """K world-frame vectors per car -> their components along the car's axes (rows: forward, side, up)."""
-    return (v_bnk3[..., None, :] * axes_bn33[..., None, :, :]).sum(-1)  # (B, N, K, 3)
+# Columns of a car block copied from the Frames row, and the scale each gets (one gather and one multiply).
+CAR_COPY_COLS = np.r_[POS, VEL, FORWARD, UP, ANG_VEL, BOOST, ON_GROUND, HAS_JUMP, HAS_FLIP, DEMOLISHED]
+CAR_COPY_SCALE = np.r_[[1 / POS_NORM] * 3, [1 / VEL_NORM] * 3, [1.0] * 6, [1 / ANG_NORM] * 3,
+                       [1.0] * 5].astype(np.float32)
+C_COPIED = slice(0, C_DEMOLISHED + 1)  # C_POS .. C_DEMOLISHED, in CAR_COPY_COLS order
+C_BALL_REL = slice(C_BALL_REL_POS.start, C_BALL_REL_VEL.stop)
+POS_VEL = slice(0, 6)  # POS then VEL, in both ball and car rows
+assert (POS.stop, VEL.stop, ANG_VEL.stop) == (3, 6, 9) and C_BALL_REL_POS.start == C_DEMOLISHED + 1
+POS_VEL_SCALE = np.r_[[1 / POS_NORM] * 3, [1 / VEL_NORM] * 3].astype(np.float32)
+BALL_COPY_SCALE = np.r_[POS_VEL_SCALE, [1 / ANG_NORM] * 3].astype(np.float32)  # ball POS, VEL, ANG_VEL
+# ball minus car (position, velocity) and the car's own velocity, the three vectors put into the car's axes
+TO_CAR_AXES_COLS = np.r_[C_BALL_REL_POS, C_BALL_REL_VEL, C_VEL]
+_NEXT, _PREV = np.array([1, 2, 0]), np.array([2, 0, 1])  # cross product index rotations
+
+
+def _finite_or_zero(x: np.ndarray) -> np.ndarray:
+    """float32 copy with NaN (unknown replay fields) and infinities (broken input) set to 0."""
+    x = x.astype(np.float32)
+    return np.where(np.isfinite(x), x, np.float32(0))
 
 
 def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_b: np.ndarray) -> np.ndarray:
     """(B, N, CAR_F) car rows in team perspective, the acting car's index into N (B,) -> (B, N, CAR_OBS_F).
 
-    One call covers every car, the acting one included, and each kind of axes (the car's, mine) takes one
-    _to_local: the bot builds one observation per decision, and at batch 1 numpy costs per call, not per number.
+    One call covers every car, the acting one included, in few numpy calls: the bot builds one observation per
+    decision, and at batch 1 numpy costs per call, not per number.
     """
-    out = np.zeros(cars_bnf.shape[:2] + (CAR_OBS_F,), np.float32)
-    out[..., C_POS] = cars_bnf[..., POS] / POS_NORM
-    out[..., C_VEL] = cars_bnf[..., VEL] / VEL_NORM
-    out[..., C_FORWARD] = cars_bnf[..., FORWARD]
-    out[..., C_UP] = cars_bnf[..., UP]
-    out[..., C_ANG_VEL] = cars_bnf[..., ANG_VEL] / ANG_NORM
-    out[..., C_BOOST] = cars_bnf[..., BOOST]
-    out[..., C_ON_GROUND] = cars_bnf[..., ON_GROUND]
-    out[..., C_HAS_JUMP] = cars_bnf[..., HAS_JUMP]
-    out[..., C_HAS_FLIP] = cars_bnf[..., HAS_FLIP]
-    out[..., C_DEMOLISHED] = cars_bnf[..., DEMOLISHED]
-    ar = np.arange(len(self_b))
-    me = cars_bnf[ar, self_b][:, None]  # (B, 1, CAR_F)
-    out[..., C_BALL_REL_POS] = (ball_bf[:, None, POS] - cars_bnf[..., POS]) / POS_NORM
-    out[..., C_BALL_REL_VEL] = (ball_bf[:, None, VEL] - cars_bnf[..., VEL]) / VEL_NORM
-    out[..., C_SELF_REL_POS] = (cars_bnf[..., POS] - me[..., POS]) / POS_NORM
+    b, n = cars_bnf.shape[:2]
+    out = np.empty((b, n, CAR_OBS_F), np.float32)
+    out[..., C_COPIED] = cars_bnf[..., CAR_COPY_COLS] * CAR_COPY_SCALE
+    out[..., C_BALL_REL] = (ball_bf[:, None, POS_VEL] - cars_bnf[..., POS_VEL]) * POS_VEL_SCALE
+    me = cars_bnf[np.arange(b), self_b]  # (B, CAR_F)
+    rel_me = (cars_bnf[..., POS_VEL] - me[:, None, POS_VEL]) * POS_VEL_SCALE  # (B, N, 6) car minus me
+    out[..., C_SELF_REL_POS] = rel_me[..., :3]
     fwd, up = cars_bnf[..., FORWARD], cars_bnf[..., UP]  # (B, N, 3)
-    axes = np.stack([fwd, np.cross(fwd, up), up], -2)  # (B, N, 3, 3) forward, side = forward x up, up
-    local = _to_local(np.stack([out[..., C_BALL_REL_POS], out[..., C_BALL_REL_VEL], out[..., C_VEL]], -2), axes)
-    out[..., C_LOCAL_BALL_POS], out[..., C_LOCAL_BALL_VEL], out[..., C_LOCAL_VEL] = local.transpose(2, 0, 1, 3)
-    my_axes = axes[ar, self_b][:, None]  # (B, 1, 3, 3)
-    rel_vel = (cars_bnf[..., VEL] - me[..., VEL]) / VEL_NORM  # (B, N, 3)
-    local = _to_local(np.stack([out[..., C_SELF_REL_POS], rel_vel], -2), my_axes)  # (B, N, 2, 3)
-    out[..., C_LOCAL_REL_POS], out[..., C_LOCAL_REL_VEL] = local.transpose(2, 0, 1, 3)
+    side = fwd[..., _NEXT] * up[..., _PREV] - fwd[..., _PREV] * up[..., _NEXT]  # forward x up
+    axes = np.concatenate([fwd, side, up], -1).reshape(b, n, 3, 3)  # (B, N, 3, 3) rows: forward, side, up
+    vectors = out[..., TO_CAR_AXES_COLS].reshape(b, n, 3, 3)  # (B, N, K, 3)
+    out[..., C_LOCAL_BALL_POS.start:C_LOCAL_VEL.stop] = np.einsum("bnkj,bnij->bnki", vectors, axes).reshape(b, n, 9)
+    my_axes = axes[np.arange(b), self_b]  # (B, 3, 3)
+    out[..., C_LOCAL_REL_POS.start:C_LOCAL_REL_VEL.stop] = np.einsum(
+        "bnkj,bij->bnki", rel_me.reshape(b, n, 2, 3), my_axes).reshape(b, n, 6)
     return out
 
 
@@ -90,7 +97,8 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
 
     ball_bf (B, BALL_F) and cars_bpf (B, P, CAR_F) are world-frame Frames rows (P <= 6 cars, PRESENT marks
     real ones); pads_bk (B, 34) seconds until available; team_bp (B, P); self_b (B,) acting car slot;
-    prev_action_b (B,) the action index taken in the previous step. Unknown flags (NaN) become 0.
+    prev_action_b (B,) the action index taken in the previous step. Unknown flags (NaN) and non-finite values
+    become 0.
     """
     b, p = cars_bpf.shape[:2]
     ar = np.arange(b)
@@ -98,15 +106,13 @@ def build_obs(ball_bf: np.ndarray, cars_bpf: np.ndarray, pads_bk: np.ndarray, te
     orange = my_team == ORANGE_TEAM
     sign_car = np.where(orange[:, None, None], ORANGE_SIGN_CAR_F, np.float32(1))  # (B, 1, CAR_F)
     sign_ball = np.where(orange[:, None], ORANGE_SIGN_BALL_F, np.float32(1))  # (B, BALL_F)
-    cars = np.nan_to_num(cars_bpf.astype(np.float32)) * sign_car  # (B, P, CAR_F)
-    ball = np.nan_to_num(ball_bf.astype(np.float32)) * sign_ball  # (B, BALL_F)
+    cars = _finite_or_zero(cars_bpf) * sign_car  # (B, P, CAR_F)
+    ball = _finite_or_zero(ball_bf) * sign_ball  # (B, BALL_F)
     pads = np.where(orange[:, None], pads_bk[:, PAD_ORANGE_ORDER], pads_bk) / BOOST_PAD_RESPAWN_S  # (B, K)
 
     blocks = _car_blocks(cars, ball, self_b)  # (B, P, CAR_OBS_F)
     glob = np.zeros((b, GLOBAL_F), np.float32)
-    glob[:, G_BALL_POS] = ball[:, POS] / POS_NORM
-    glob[:, G_BALL_VEL] = ball[:, VEL] / VEL_NORM
-    glob[:, G_BALL_ANG_VEL] = ball[:, ANG_VEL] / ANG_NORM
+    glob[:, G_BALL_POS.start:G_BALL_ANG_VEL.stop] = ball[:, :ANG_VEL.stop] * BALL_COPY_SCALE
     glob[:, G_PREV_ACTION] = ACTION_TABLE[prev_action_b]
     glob[:, G_PADS] = pads
     glob[:, G_SELF] = blocks[ar, self_b]

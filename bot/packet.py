@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPacket
-from rlgym_compat import GameState
+from rlgym_compat.physics_object import PhysicsObject
 
 from bot.constants import BOOST_PAD_RESPAWN_S, NUM_BOOST_PADS, TICK_RATE
 from bot.frame import (
@@ -149,54 +149,55 @@ def sanitised_copy(packet: GameTickPacket, num_pads: int) -> GameTickPacket:
 
 
 class PacketDecoder:
-    """Keeps the rlgym-compat GameState between packets (it tracks per-slot counters) and emits Frames."""
+    """GameTickPacket -> Frames. rlgym-compat's PhysicsObject decodes each body (its rotation matrix gives
+    forward and up, the ball's too); flags and pads are read as rlgym-compat's GameState reads them, without
+    the team-inverted copies GameState also makes, which nothing here uses. Nothing is carried between packets.
+    """
 
     def __init__(self, field_info: FieldInfoPacket | None = None):
-        self.state = GameState(field_info if field_info is not None else default_field_info())
+        self.num_pads = (field_info if field_info is not None else default_field_info()).num_boosts
 
-    def packet_to_frame(self, packet: GameTickPacket, ticks_elapsed: int = 1) -> Frames:
+    def packet_to_frame(self, packet: GameTickPacket) -> Frames:
         """One moment (T = 1) with every car in packet slot order."""
-        if packet.num_boost > len(self.state.boost_pads) or not _rotations_finite(packet):
-            packet = sanitised_copy(packet, len(self.state.boost_pads))
-        self.state.decode(packet, ticks_elapsed)
-        players = self.state.players
-        n = len(players)
+        if (not 0 <= packet.num_boost <= self.num_pads or not 0 <= packet.num_cars <= len(packet.game_cars)
+                or not _rotations_finite(packet)):
+            packet = sanitised_copy(packet, self.num_pads)
+        n = packet.num_cars
         cars = np.zeros((n, CAR_F), np.float32)
-        for i, p in enumerate(players):
+        for i in range(n):
             info = packet.game_cars[i]
-            cars[i, POS] = p.car_data.position
-            cars[i, VEL] = p.car_data.linear_velocity
-            cars[i, ANG_VEL] = p.car_data.angular_velocity
-            cars[i, FORWARD] = p.car_data.forward()
-            cars[i, UP] = p.car_data.up()
-            cars[i, BOOST] = p.boost_amount
-            cars[i, DEMOLISHED] = p.is_demoed
-            cars[i, ON_GROUND] = info.has_wheel_contact
-            cars[i, HAS_JUMP] = p.has_jump
-            cars[i, HAS_FLIP] = p.has_flip
+            body = PhysicsObject()
+            body.decode_car_data(info.physics)
+            axes = body.rotation_mtx()  # columns: forward, left, up
+            cars[i, :UP.stop] = np.concatenate([body.position, body.linear_velocity, body.angular_velocity,
+                                                axes[:, 0], axes[:, 2]])
+            cars[i, BOOST:HAS_FLIP + 1] = (info.boost / 100, info.is_demolished, info.has_wheel_contact,
+                                           not info.jumped, not info.double_jumped)
         cars[:, FRESH] = 1.0
         cars[:, PRESENT] = 1.0
         cars[:, RECORDED_INPUTS] = np.nan
-        team = np.array([p.team_num for p in players], np.int8)
+        team = np.array([packet.game_cars[i].team for i in range(n)], np.int8)
 
+        physics = packet.game_ball.physics
+        body = PhysicsObject()
+        body.decode_car_data(physics)  # the car decoder, for the rotation: decode_ball_data skips it
+        axes = body.rotation_mtx()
         ball = np.zeros(BALL_F, np.float32)
-        ball[POS] = self.state.ball.position
-        ball[VEL] = self.state.ball.linear_velocity
-        ball[ANG_VEL] = self.state.ball.angular_velocity
-        rot = packet.game_ball.physics.rotation  # rlgym-compat does not decode the ball's rotation
-        ball[FORWARD], ball[UP] = euler_to_basis(np.float64(rot.pitch), np.float64(rot.yaw), np.float64(rot.roll))
+        ball[:UP.stop] = np.concatenate([body.position, body.linear_velocity, body.angular_velocity,
+                                         axes[:, 0], axes[:, 2]])
         ball[BALL_FRESH] = 1.0
 
         k = min(packet.num_boost, NUM_BOOST_PADS)
         active = np.ones(NUM_BOOST_PADS, bool)
         since = np.zeros(NUM_BOOST_PADS, np.float32)
-        active[:k] = self.state.boost_pads[:k] > 0
-        since[:k] = [packet.game_boosts[j].timer for j in range(k)]  # seconds since pickup (v4)
+        pads = [(pad.is_active, pad.timer) for pad in packet.game_boosts[:k]]  # timer: seconds since pickup (v4)
+        if k:
+            active[:k], since[:k] = zip(*pads)
 
         gi = packet.game_info
         game = np.zeros((1, GAME_F), np.float32)
-        game[0, BLUE_SCORE] = self.state.blue_score
-        game[0, ORANGE_SCORE] = self.state.orange_score
+        game[0, BLUE_SCORE] = packet.teams[0].score
+        game[0, ORANGE_SCORE] = packet.teams[1].score
         game[0, SECONDS_REMAINING] = gi.game_time_remaining
         game[0, KICKOFF_PAUSE] = gi.is_kickoff_pause
         game[0, IS_OVERTIME] = gi.is_overtime

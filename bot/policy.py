@@ -57,36 +57,50 @@ class Policy(nn.Module):
         return self.head(self.trunk(torch.cat([g, mean, mx], -1)))  # (B, A)
 
 
-def _relu_mlp(layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+Layer = tuple[np.ndarray, np.ndarray]  # weight (in, out), bias (out,)
+
+
+def _relu_mlp(layers: list[Layer], x: np.ndarray) -> np.ndarray:
     for weight, bias in layers:
-        x = torch.relu_(nn.functional.linear(x, weight, bias))
+        x = np.maximum(x @ weight + bias, np.float32(0))
     return x
 
 
 class BotPolicy:
-    """`Policy.forward` for the bot's one observation, numpy in and out. At batch 1 torch's cost is per call, not
-    per number, so this calls the linear layers directly and skips absent cars instead of masking them: half the
-    calls. Torch, not numpy, multiplies: numpy's BLAS runs matrix-vector products on all cores, and on a busy
-    machine a wait for the second thread costs milliseconds; torch keeps to the one thread the bot sets."""
+    """`Policy.forward` for the bot's one observation, in numpy. At batch 1 the cost is per call, not per
+    number, so absent cars are skipped instead of masked, and the other-car layer's share for the acting
+    player's context is one matrix-vector product for all cars. Call `single_thread_blas()` first (the bot
+    does): numpy's BLAS runs these products on every core, and on a busy machine a wait for the second thread
+    costs milliseconds; on one thread this is half torch's time at these sizes (docs/benchmarks.md)."""
 
     def __init__(self, policy: Policy):
-        def linears(module: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:  # the policy's own tensors
-            return [(m.weight.detach(), m.bias.detach()) for m in module.modules() if isinstance(m, nn.Linear)]
-        self.glob, self.other, self.trunk = linears(policy.glob), linears(policy.other), linears(policy.trunk)
-        [self.head] = linears(policy.head)
+        def layers(module: nn.Module) -> list[Layer]:
+            return [(m.weight.detach().float().numpy().T.copy(), m.bias.detach().float().numpy().copy())
+                    for m in module.modules() if isinstance(m, nn.Linear)]
+        self.glob, self.other, self.trunk = layers(policy.glob), layers(policy.other), layers(policy.trunk)
+        [self.head] = layers(policy.head)
+        weight, self.other_bias = self.other[0]  # the first other-car layer reads [car, acting player's context]
+        self.other_car_weight, self.other_ctx_weight = weight[:OTHER_F], weight[OTHER_F:]
 
-    @torch.inference_mode()
     def __call__(self, glob_f: np.ndarray, others_of: np.ndarray) -> np.ndarray:
         """glob (GLOBAL_F,), others (MAX_OTHERS, OTHER_F) float32 -> logits (A,) float32."""
-        glob = torch.from_numpy(glob_f)  # (GLOBAL_F,)
-        cars = torch.from_numpy(others_of[others_of[:, O_PRESENT] > 0])  # (N, OTHER_F) present cars only
-        g = _relu_mlp(self.glob, glob)  # (H,)
+        g = _relu_mlp(self.glob, glob_f)  # (H,)
+        cars = others_of[others_of[:, O_PRESENT] > 0]  # (N, OTHER_F) present cars only
         if len(cars):
-            o = _relu_mlp(self.other, torch.cat([cars, glob.expand(len(cars), -1)], 1))  # (N, H)
-            mean, mx = o.mean(0), o.amax(0)  # (H,)
+            ctx = glob_f @ self.other_ctx_weight + self.other_bias  # (H,)
+            o = np.maximum(cars @ self.other_car_weight + ctx, np.float32(0))  # (N, H)
+            o = _relu_mlp(self.other[1:], o)
+            mean, mx = o.mean(0), o.max(0)  # (H,)
         else:  # 1v0: no other car
-            mean = mx = torch.zeros_like(g)
-        return nn.functional.linear(_relu_mlp(self.trunk, torch.cat([g, mean, mx])), *self.head).numpy()  # (A,)
+            mean = mx = np.zeros_like(g)
+        weight, bias = self.head
+        return _relu_mlp(self.trunk, np.concatenate([g, mean, mx])) @ weight + bias  # (A,)
+
+
+def single_thread_blas() -> None:
+    """Limit numpy's BLAS (and OpenMP) in this process to one thread: what `BotPolicy` is timed with."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
 
 
 def load_policy(folder: Path) -> tuple[Policy, dict]:

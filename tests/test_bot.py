@@ -97,7 +97,7 @@ def test_bot_cfg_model_parameter_picks_the_policy_folder(tmp_path):
     agent.load_config(config.get_header(BOT_CONFIG_AGENT_HEADER))
     prepare_agent(agent, __import__("bot.packet", fromlist=["x"]).default_field_info(), [None])
     assert agent.model_dir == tmp_path / "mine"
-    assert agent.policy is not None and agent.policy.head[0].shape == (90, 16)  # the 16-wide test policy
+    assert agent.policy is not None and agent.policy.head[0].shape == (16, 90)  # the 16-wide test policy (in, out)
 
     default = bot_module.RLRPTBot("default", 0, 0)  # no `model` line: the bundled policy
     config = bot_module.RLRPTBot.base_create_agent_configurations()

@@ -74,3 +74,18 @@ def test_ball_and_cars_in_the_cars_own_axes():
     assert o[0, 2, C_LOCAL_REL_VEL][0] < 0  # and, standing still, closes in on a car driving at it
     g2, _ = obs_of(f, 1)  # orange faces blue's goal: the ball is ahead and to its right
     np.testing.assert_allclose(g2[0, G_SELF][C_LOCAL_BALL_POS], [1, -0.2, 0], atol=1e-6)
+
+
+def test_unknown_and_broken_values_become_zero_and_leave_the_rest_alone(rng):
+    """Replays leave flags unknown (NaN); a broken source may send infinities. Either reads as 0, elsewhere the
+    observation is what it would be with a 0 there."""
+    from bot.frame import HAS_FLIP, VEL
+    f = scene(rng, [0, 1])
+    clean = f.cars_tpf.copy()
+    clean[0, 0, HAS_FLIP], clean[0, 1, VEL.start] = 0.0, 0.0
+    f.cars_tpf[0, 0, HAS_FLIP], f.cars_tpf[0, 1, VEL.start] = np.nan, np.inf
+    g, o = obs_of(f, 0)
+    assert np.isfinite(g).all() and np.isfinite(o).all()
+    g_clean, o_clean = build_obs(f.ball_tf, clean, f.pads_tk, f.team_p[None], np.array([0]), np.array([8]))
+    np.testing.assert_array_equal(g, g_clean)
+    np.testing.assert_array_equal(o, o_clean)

@@ -345,7 +345,7 @@ class NextoAgent(BaseAgent):
         ticks_elapsed = 1 if self.prev_time is None else int(round((now - self.prev_time) * TICK_RATE))
         self.prev_time = now
         self.ticks += ticks_elapsed
-        frame = self.decoder.packet_to_frame(packet, ticks_elapsed)
+        frame = self.decoder.packet_to_frame(packet)
         if self.grace is None or self.grace.ticks_since_contact.shape != (frame.num_cars,):
             self.grace = OnGroundGrace((frame.num_cars,))
         on_ground = self.grace.update(frame.cars_tpf[0, :, ON_GROUND], ticks_elapsed)
