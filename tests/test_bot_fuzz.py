@@ -78,9 +78,31 @@ def test_get_output_survives_100k_random_and_broken_packets(bot_with_random_poli
         random_packet(rng, packet)
         agent.index = int(rng.integers(-1, 9)) if rng.random() < 0.05 else agent.index if agent.index in range(8) else 0
         agent.team = int(rng.integers(0, 2)) if rng.random() < 0.01 else agent.team  # team changes
+        if rng.random() < 0.75:  # the bot reads packets only when it decides: make most packets a decision
+            agent.ticks_to_decision = 0
         out = agent.get_output(packet)
         bad += not valid(out)
         acted += out.throttle != 0 or out.steer != 0 or out.boost or out.jump or out.pitch != 0
     assert bad == 0
     assert acted > 0.3 * PACKETS  # the policy really ran on most packets (not only the neutral fallback)
     assert not agent._logged, agent._logged  # no internal failure at all, not even a caught one
+
+
+def test_the_bot_reads_the_packet_only_when_it_decides_and_holds_the_action_between(bot_with_random_policy):
+    """30 Hz decisions at 120 ticks per second: every 4th packet is decoded, the 3 between keep the controls."""
+    from training.sim.rocketsim import GameClock, make_arena, sim_to_packet
+    agent = bot_with_random_policy
+    decoded = []
+    decode = agent.decoder.packet_to_frame
+    agent.decoder.packet_to_frame = lambda packet: decoded.append(packet.game_info.frame_num) or decode(packet)
+    arena, clock = make_arena(1, 1, seed=0), GameClock(kickoff_pause=False)
+    outputs = []
+    for tick in range(40):
+        arena.step(1)
+        packet = sim_to_packet(arena, clock)
+        packet.game_info.seconds_elapsed = tick / 120
+        packet.game_info.frame_num = tick
+        outputs.append(agent.get_output(packet))
+    assert decoded == list(range(0, 40, 4))
+    for tick, out in enumerate(outputs):
+        assert out is outputs[tick - tick % 4]  # held, not recomputed

@@ -301,7 +301,8 @@ def train(cfg: Config) -> dict:
                 loss = pg_loss + cfg.kl_coef * kl + 0.5 * value_loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                for part in model.values():  # apart: a large value gradient must not shrink the policy's step
+                    nn.utils.clip_grad_norm_(part.parameters(), 1.0)
                 optimizer.step()
                 stats["kl_clone"] += kl.item()
                 stats["clip_frac"] += ((ratio - 1).abs() > cfg.clip).float().mean().item()
