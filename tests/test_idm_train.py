@@ -1,4 +1,5 @@
-"""IDM training: the loss, a tiny run end to end, exact resume after a kill, and DDP with 2 CPU processes."""
+"""IDM training: the loss, a tiny run end to end, exact resume after a kill, and DDP with 2 CPU processes
+(on one node, and on two nodes with one launcher each)."""
 
 import os
 import signal
@@ -87,6 +88,20 @@ def test_ddp_with_two_cpu_processes(sim_data, tmp_path):
     assert "world size 2" in proc.stdout + proc.stderr
     hist = np.array([r["step"] for r in __import__("json").loads((tmp_path / "history.json").read_text())["history"]])
     assert hist.tolist() == [10]
+
+
+def test_ddp_across_two_nodes_each_with_one_cpu_process(sim_data, tmp_path):
+    """What a cluster does: one torchrun launcher per node (--nnodes 2 --node-rank i), meeting at node 0."""
+    launchers = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
+         "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", "29519",
+         "-m", "training", "idm-train", "--sim", str(sim_data), "--out", str(tmp_path), *TINY,
+         "--steps", "10", "--eval-every", "10"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for rank in (0, 1)]
+    logs = [p.communicate(timeout=300)[0] for p in launchers]
+    assert [p.returncode for p in launchers] == [0, 0], "\n".join(log[-2000:] for log in logs)
+    assert "world size 2" in logs[0]
+    assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
 def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
