@@ -12,7 +12,7 @@ from bot.frame import POS, VEL
 from bot.policy import load_policy
 from tests.conftest import ROOT
 from training.baselines import ChaserAgent
-from training.finetune import ArenaBatch, _set_controls, chaser_controls
+from training.finetune import ArenaBatch, ReturnScale, _set_controls, chaser_controls
 from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
 
 
@@ -104,3 +104,20 @@ def test_finetune_exports_a_policy_and_resumes(tmp_path):
     assert "resumed at step 32" in second.stdout
     history = (out / "history.json").read_text()
     assert '"step": 64' in history and '"step": 32' in history
+
+
+def test_return_scale_is_the_std_of_every_discounted_return_seen_so_far(rng):
+    gamma, games, steps = 0.9, 4, 300
+    scale = ReturnScale(games, gamma)
+    rewards = rng.normal(1.0, 2.0, (steps, games))
+    done = rng.random((steps, games)) < 0.05
+    ret, seen = np.zeros(games), []
+    for t in range(steps):
+        scale.update(rewards[t], done[t])
+        ret = ret * gamma + rewards[t]
+        seen.append(ret.copy())
+        ret[done[t]] = 0.0
+    np.testing.assert_allclose(scale.std, np.std(seen), rtol=1e-6)
+    again = ReturnScale(games, gamma)
+    again.load(scale.state())  # what a checkpoint carries
+    assert again.std == scale.std and np.array_equal(again.ret, scale.ret)

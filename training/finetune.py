@@ -62,6 +62,7 @@ class Config:
     touch_reward: float = arg(0.5, "reward per decision in which the learner touches the ball")
     ball_to_goal_reward: float = arg(0.05, "x ball velocity towards the opponent goal / 6000 uu/s, per decision")
     car_to_ball_reward: float = arg(0.02, "x learner velocity towards the ball / 2300 uu/s, per decision")
+    scale_rewards: bool = arg(False, "divide rewards by the running std of the discounted return (ReturnScale)")
     episode_seconds: float = arg(90.0, "an episode without a goal ends after this much game time")
     seed: int = arg(0, "seed for kickoffs, sampling and initialisation")
     threads: int = arg(1, "torch CPU threads (0 = torch's default)")
@@ -203,6 +204,36 @@ class ArenaBatch:
         return parts, done, scored
 
 
+class ReturnScale:
+    """Running standard deviation of each arena's discounted return, which rewards are divided by before GAE,
+    so the value net fits returns of order 1 whatever the reward weights (a return of ~45 from a dense reward
+    alone left its loss at 30-40 for 400k decisions, and the advantages noisy)."""
+
+    def __init__(self, games: int, gamma: float):
+        self.gamma, self.ret = gamma, np.zeros(games)
+        self.count, self.mean, self.var = 0.0, 0.0, 1.0
+
+    def update(self, reward_g: np.ndarray, done_g: np.ndarray) -> None:
+        self.ret = self.ret * self.gamma + reward_g
+        n, mean, var = len(reward_g), float(self.ret.mean()), float(self.ret.var())
+        total = self.count + n  # Chan et al.'s parallel merge of two (count, mean, variance) summaries
+        delta = mean - self.mean
+        self.var = (self.var * self.count + var * n + delta ** 2 * self.count * n / total) / total
+        self.mean, self.count = self.mean + delta * n / total, total
+        self.ret[done_g > 0] = 0.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var) + 1e-8 if self.count else 1.0
+
+    def state(self) -> dict:
+        return {"ret": self.ret.tolist(), "count": self.count, "mean": self.mean, "var": self.var}
+
+    def load(self, state: dict) -> None:
+        self.ret, self.count = np.array(state["ret"]), state["count"]
+        self.mean, self.var = state["mean"], state["var"]
+
+
 def masked_logits(logits: torch.Tensor, kickoff: torch.Tensor, temperature: float) -> torch.Tensor:
     """The bot's sampling distribution as logits: logits / T, throttle-less actions removed in the kickoff pause."""
     return torch.where(kickoff[:, None] & NO_THROTTLE[None], torch.finfo(logits.dtype).min, logits / temperature)
@@ -225,9 +256,12 @@ def train(cfg: Config) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     step, history = 0, []
+    scale = ReturnScale(cfg.arenas, cfg.gamma)
     if (out / "checkpoint" / "state.json").is_file():
         state = load_checkpoint(out / "checkpoint", model, optimizer, rng)
         step, history = state["step"], state["history"]
+        if "return_scale" in state:
+            scale.load(state["return_scale"])
         print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
     from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(out / "tensorboard")
@@ -258,6 +292,7 @@ def train(cfg: Config) -> dict:
                 buf["value"][t] = model["value"](gt, ot).numpy()
                 parts, done, scored = env.step(action.numpy())
                 buf["reward"][t], buf["done"][t] = parts @ weights, done
+                scale.update(buf["reward"][t], done)
                 parts_sum += parts.sum(0)
                 goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
                 episodes += int(done.sum())
@@ -265,11 +300,12 @@ def train(cfg: Config) -> dict:
         sim_seconds = time.perf_counter() - t0
 
         # ---- advantages (GAE) ----
+        reward = buf["reward"] / np.float32(scale.std) if cfg.scale_rewards else buf["reward"]
         adv = np.zeros((t_len, g), np.float32)
         next_adv, next_value = np.zeros(g, np.float32), last_value
         for t in reversed(range(t_len)):
             live = 1.0 - buf["done"][t]
-            delta = buf["reward"][t] + cfg.gamma * next_value * live - buf["value"][t]
+            delta = reward[t] + cfg.gamma * next_value * live - buf["value"][t]
             next_adv = delta + cfg.gamma * cfg.gae_lambda * live * next_adv
             adv[t], next_value = next_adv, buf["value"][t]
         ret = adv + buf["value"]
@@ -314,7 +350,7 @@ def train(cfg: Config) -> dict:
         bar.update(n)
         game_minutes = n * TICKS_PER_FRAME / 120 / 60
         row = {"step": step, **{k: v / batches for k, v in stats.items()},
-               "reward_per_decision": float(buf["reward"].mean()),
+               "reward_per_decision": float(buf["reward"].mean()), "return_std": scale.std,
                "goals_for_per_minute": goals_for / game_minutes,
                "goals_against_per_minute": goals_against / game_minutes,
                "touch_share": float(parts_sum[1] / n), "ball_to_goal": float(parts_sum[2] / n),
@@ -329,7 +365,7 @@ def train(cfg: Config) -> dict:
                         kl=f"{row['kl_clone']:.3f}")
         if updates % cfg.checkpoint_every == 0 or step >= cfg.steps:
             save_checkpoint(out / "checkpoint", model, optimizer, step, rng,
-                            {"history": history, "config": asdict(cfg)})
+                            {"history": history, "config": asdict(cfg), "return_scale": scale.state()})
             tqdm.write(f"step {step:,}: goals for {row['goals_for_per_minute']:.2f} / against "
                        f"{row['goals_against_per_minute']:.2f} per minute, touches {row['touch_share']:.4f}, "
                        f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
@@ -369,6 +405,7 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
               else f"the policy {tune['anchor_sha256']}")
     mean = {k: float(np.mean([row[k] for row in recent])) if recent else math.nan
             for k in ("goals_for_per_minute", "goals_against_per_minute", "kl_clone")}
+    scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
@@ -378,7 +415,8 @@ It starts from {start}, trained on {config['data']['replays']} replays labelled 
 KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
-  car towards ball {cfg.car_to_ball_reward}; temperature {cfg.temperature} (play it at the same temperature)
+  car towards ball {cfg.car_to_ball_reward}{scaled};
+  temperature {cfg.temperature} (play it at the same temperature)
 - mean of the last {len(recent)} updates ({len(recent) * cfg.arenas * cfg.rollout:,} decisions): goals for
   {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute, KL to the anchor
   {mean['kl_clone']:.3f}
