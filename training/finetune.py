@@ -317,6 +317,10 @@ def train(cfg: Config) -> dict:
                 "action": torch.from_numpy(buf_action.reshape(n)), "kickoff": torch.from_numpy(buf_kickoff.reshape(n)),
                 "logp": torch.from_numpy(buf["logp"].reshape(n)), "adv": torch.from_numpy(adv.reshape(n)),
                 "ret": torch.from_numpy(ret.reshape(n))}
+        with torch.no_grad():  # the anchor does not change during the update: once per rollout, not per epoch
+            flat["anchor_logp"] = torch.cat([torch.log_softmax(masked_logits(
+                anchor(flat["glob"][i:i + cfg.minibatch], flat["others"][i:i + cfg.minibatch]),
+                flat["kickoff"][i:i + cfg.minibatch], cfg.temperature), 1) for i in range(0, n, cfg.minibatch)])
         stats = {"kl_clone": 0.0, "clip_frac": 0.0, "value_loss": 0.0, "entropy": 0.0}
         batches = 0
         for _ in range(cfg.epochs):
@@ -324,15 +328,12 @@ def train(cfg: Config) -> dict:
                 b = {k: v[idx] for k, v in flat.items()}
                 logits = masked_logits(policy(b["glob"], b["others"]), b["kickoff"], cfg.temperature)
                 logp_all = torch.log_softmax(logits, 1)
-                with torch.no_grad():
-                    anchor_logp = torch.log_softmax(
-                        masked_logits(anchor(b["glob"], b["others"]), b["kickoff"], cfg.temperature), 1)
                 logp = logp_all.gather(1, b["action"][:, None])[:, 0]
                 ratio = torch.exp(logp - b["logp"])
                 a = (b["adv"] - b["adv"].mean()) / (b["adv"].std() + 1e-8)
                 pg_loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
                 probs = logp_all.exp()
-                kl = (probs * (logp_all - anchor_logp)).sum(1).mean()
+                kl = (probs * (logp_all - b["anchor_logp"])).sum(1).mean()
                 value_loss = (model["value"](b["glob"], b["others"]) - b["ret"]).pow(2).mean()
                 loss = pg_loss + cfg.kl_coef * kl + 0.5 * value_loss
                 optimizer.zero_grad(set_to_none=True)
