@@ -85,7 +85,8 @@ class RLRPTBot(BaseAgent):
         self._logged: set[str] = set()
         self.rng = np.random.default_rng(self.index)
         torch.set_num_threads(1)
-        single_thread_blas()
+        if not single_thread_blas():
+            self._log_once("blas", "could not hold numpy's BLAS to one thread (threadpoolctl); decisions may be slower")
         self.policy = None
         self.feed_previous_action = True
         self.model_dir = self.model_dir or MODEL_DIR

@@ -97,10 +97,15 @@ class BotPolicy:
         return _relu_mlp(self.trunk, np.concatenate([g, mean, mx])) @ weight + bias  # (A,)
 
 
-def single_thread_blas() -> None:
-    """Limit numpy's BLAS (and OpenMP) in this process to one thread: what `BotPolicy` is timed with."""
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
+def single_thread_blas() -> bool:
+    """Limit numpy's BLAS (and OpenMP) in this process to one thread: what `BotPolicy` is timed with.
+    False if that failed (the bot then still plays, only with a slower tail)."""
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+        return True
+    except Exception:  # a missing package or a BLAS threadpoolctl cannot drive must not stop the bot loading
+        return False
 
 
 def load_policy(folder: Path) -> tuple[Policy, dict]:

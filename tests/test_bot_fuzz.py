@@ -16,6 +16,10 @@ PACKETS = 100_000
 
 @pytest.fixture
 def bot_with_random_policy(tmp_path, monkeypatch):
+    return make_bot(tmp_path, monkeypatch)
+
+
+def make_bot(tmp_path, monkeypatch):
     import bot.bot as bot_module
     torch.manual_seed(0)
     export_model(tmp_path / "bc", Policy(PolicyConfig(hidden=32, layers=1)), {"model": {"hidden": 32, "layers": 1}},
@@ -106,3 +110,11 @@ def test_the_bot_reads_the_packet_only_when_it_decides_and_holds_the_action_betw
     assert decoded == list(range(0, 40, 4))
     for tick, out in enumerate(outputs):
         assert out is outputs[tick - tick % 4]  # held, not recomputed
+
+
+def test_the_bot_still_plays_when_blas_threads_cannot_be_limited(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails, as with the package missing
+    agent = make_bot(tmp_path, monkeypatch)
+    assert "blas" in agent._logged
+    assert valid(agent.get_output(GameTickPacket()))
