@@ -74,10 +74,11 @@ def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_b: np.ndarray) -
     decision, and at batch 1 numpy costs per call, not per number.
     """
     b, n = cars_bnf.shape[:2]
+    ar = np.arange(b)
     out = np.empty((b, n, CAR_OBS_F), np.float32)
     out[..., C_COPIED] = cars_bnf[..., CAR_COPY_COLS] * CAR_COPY_SCALE
     out[..., C_BALL_REL] = (ball_bf[:, None, POS_VEL] - cars_bnf[..., POS_VEL]) * POS_VEL_SCALE
-    me = cars_bnf[np.arange(b), self_b]  # (B, CAR_F)
+    me = cars_bnf[ar, self_b]  # (B, CAR_F)
     rel_me = (cars_bnf[..., POS_VEL] - me[:, None, POS_VEL]) * POS_VEL_SCALE  # (B, N, 6) car minus me
     out[..., C_SELF_REL_POS] = rel_me[..., :3]
     fwd, up = cars_bnf[..., FORWARD], cars_bnf[..., UP]  # (B, N, 3)
@@ -85,7 +86,7 @@ def _car_blocks(cars_bnf: np.ndarray, ball_bf: np.ndarray, self_b: np.ndarray) -
     axes = np.concatenate([fwd, side, up], -1).reshape(b, n, 3, 3)  # (B, N, 3, 3) rows: forward, side, up
     vectors = out[..., TO_CAR_AXES_COLS].reshape(b, n, 3, 3)  # (B, N, K, 3)
     out[..., C_LOCAL_BALL_POS.start:C_LOCAL_VEL.stop] = np.einsum("bnkj,bnij->bnki", vectors, axes).reshape(b, n, 9)
-    my_axes = axes[np.arange(b), self_b]  # (B, 3, 3)
+    my_axes = axes[ar, self_b]  # (B, 3, 3)
     out[..., C_LOCAL_REL_POS.start:C_LOCAL_REL_VEL.stop] = np.einsum(
         "bnkj,bij->bnki", rel_me.reshape(b, n, 2, 3), my_axes).reshape(b, n, 6)
     return out

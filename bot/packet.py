@@ -23,18 +23,10 @@ from bot.frame import (
 OCTANE_HITBOX = (118.0, 84.2, 36.2)  # length, width, height (uu); Frames do not record the car body
 
 
-def euler_to_basis(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """RLBot Rotator angles (radians, any shape S) -> forward (S, 3) and up (S, 3) unit vectors."""
-    cp, sp, cy, sy, cr, sr = (np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll))
-    forward = np.stack([cp * cy, cp * sy, sp], -1)
-    up = np.stack([-cr * cy * sp - sr * sy, -cr * sy * sp + sr * cy, cp * cr], -1)
-    return forward, up
-
-
 def basis_to_euler(forward: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward (S, 3) and up (S, 3) unit vectors -> RLBot Rotator pitch, yaw, roll (S,) radians; inverse of
-    `euler_to_basis`. Roll is measured against the pitch-yaw frame actually chosen, so the basis comes back
-    even at |pitch| = 90 degrees, where yaw and roll are not separately defined."""
+    the rotation `physics_row` decodes. Roll is measured against the pitch-yaw frame actually chosen, so the
+    basis comes back even at |pitch| = 90 degrees, where yaw and roll are not separately defined."""
     forward, up = np.asarray(forward, np.float64), np.asarray(up, np.float64)
     pitch = np.arctan2(forward[..., 2], np.hypot(forward[..., 0], forward[..., 1]))
     yaw = np.arctan2(forward[..., 1], forward[..., 0])
@@ -148,6 +140,16 @@ def sanitised_copy(packet: GameTickPacket, num_pads: int) -> GameTickPacket:
     return pkt
 
 
+def physics_row(physics) -> np.ndarray:
+    """One body's POS, VEL, ANG_VEL, FORWARD, UP (15,) as rlgym-compat's PhysicsObject decodes them (the columns
+    of its rotation matrix are forward, left, up). Its car decoder also serves the ball: the ball one skips the
+    rotation."""
+    body = PhysicsObject()
+    body.decode_car_data(physics)
+    axes = body.rotation_mtx()
+    return np.concatenate([body.position, body.linear_velocity, body.angular_velocity, axes[:, 0], axes[:, 2]])
+
+
 class PacketDecoder:
     """GameTickPacket -> Frames. rlgym-compat's PhysicsObject decodes each body (its rotation matrix gives
     forward and up, the ball's too); flags and pads are read as rlgym-compat's GameState reads them, without
@@ -166,11 +168,7 @@ class PacketDecoder:
         cars = np.zeros((n, CAR_F), np.float32)
         for i in range(n):
             info = packet.game_cars[i]
-            body = PhysicsObject()
-            body.decode_car_data(info.physics)
-            axes = body.rotation_mtx()  # columns: forward, left, up
-            cars[i, :UP.stop] = np.concatenate([body.position, body.linear_velocity, body.angular_velocity,
-                                                axes[:, 0], axes[:, 2]])
+            cars[i, :UP.stop] = physics_row(info.physics)
             cars[i, BOOST:HAS_FLIP + 1] = (info.boost / 100, info.is_demolished, info.has_wheel_contact,
                                            not info.jumped, not info.double_jumped)
         cars[:, FRESH] = 1.0
@@ -178,13 +176,8 @@ class PacketDecoder:
         cars[:, RECORDED_INPUTS] = np.nan
         team = np.array([packet.game_cars[i].team for i in range(n)], np.int8)
 
-        physics = packet.game_ball.physics
-        body = PhysicsObject()
-        body.decode_car_data(physics)  # the car decoder, for the rotation: decode_ball_data skips it
-        axes = body.rotation_mtx()
         ball = np.zeros(BALL_F, np.float32)
-        ball[:UP.stop] = np.concatenate([body.position, body.linear_velocity, body.angular_velocity,
-                                         axes[:, 0], axes[:, 2]])
+        ball[:UP.stop] = physics_row(packet.game_ball.physics)
         ball[BALL_FRESH] = 1.0
 
         k = min(packet.num_boost, NUM_BOOST_PADS)

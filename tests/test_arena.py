@@ -53,6 +53,12 @@ def test_chaser_beats_random_and_goals_reset_to_kickoff():
     result = Match([chaser], [rand], seed=0).play(seconds=120.0)
     assert result.blue_goals > result.orange_goals
     assert result.kickoffs == result.blue_goals + result.orange_goals + 1
+    assert [team for team, _ in result.goals].count(0) == result.blue_goals
+    assert [team for team, _ in result.goals].count(1) == result.orange_goals
+    assert all(0 < seconds < result.game_seconds for _, seconds in result.goals)
+    assert sum(seconds for _, seconds in result.goals) <= result.game_seconds  # each since its own kickoff
+    assert len(result.kickoff_first_touch) == result.kickoffs
+    assert result.kickoff_first_touch.count(0) > result.kickoff_first_touch.count(1)  # chaser gets there first
     assert result.touches[0] > result.touches[1] and result.touches[0] >= 5
     assert result.trajectory["cars_tp3"].shape[1:] == (2, 3)
 
@@ -83,6 +89,19 @@ def test_evaluate_cli_writes_json_and_pictures(tmp_path):
     assert report["summary"]["a_wins"] + report["summary"]["draws"] + report["summary"]["a_losses"] == 2
     assert (tmp_path / "png" / "game-000.png").stat().st_size > 10_000
     assert saved["complete"]
+
+
+def test_summary_counts_kickoffs_and_quick_goals_from_agent_a_side():
+    """A plays blue in game 0 and orange (slots 2-3 of a 2v2) in game 1; the counts follow A, not the colour."""
+    from training.evaluate import summarise
+    games = [{"a_side": "blue", "blue": ["a", "a"], "blue_goals": 2, "orange_goals": 1,
+              "goals": [[0, 4.0], [1, 30.0], [0, 12.0]], "kickoff_first_touch": [1, 2, 0, -1]},
+             {"a_side": "orange", "blue": ["b", "b"], "blue_goals": 1, "orange_goals": 0,
+              "goals": [[0, 3.0]], "kickoff_first_touch": [3, 0]}]
+    s = summarise(games, "a", "b")
+    assert (s["a_wins"], s["a_losses"], s["a_goals_per_game"], s["b_goals_per_game"]) == (1, 1, 1.0, 1.0)
+    assert (s["a_quick_goals"], s["b_quick_goals"]) == (1, 1)
+    assert s["a_kickoff_first_touch_rate"] == 3 / 5  # A first: slots 1, 0 (blue) and 3 (orange); B: 2, 0
 
 
 def test_evaluate_keeps_finished_games_when_stopped(tmp_path, monkeypatch):

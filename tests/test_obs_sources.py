@@ -18,13 +18,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from rlgym_compat.physics_object import PhysicsObject
 
 from bot.actions import ACTION_TABLE, THROTTLE
 from bot.constants import BOOST_PAD_RESPAWN_S, ORANGE_TEAM, TICK_RATE
 from bot.constants import PAD_PERM_ROTATE_180 as PAD_ORANGE_ORDER
 from bot.frame import BOOST, DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, KICKOFF_PAUSE, ON_GROUND, POS, PRESENT
 from bot.obs import C_BOOST, C_DEMOLISHED, G_PADS, G_SELF, O_PRESENT
-from bot.packet import PacketDecoder, basis_to_euler, default_field_info, euler_to_basis, frames_to_packet
+from bot.packet import PacketDecoder, basis_to_euler, default_field_info, frames_to_packet
 from tests.conftest import REPLAYS
 
 REPLAY_FILES = {  # 1v1, 2v2 and a 3v3 with many demolitions
@@ -100,12 +101,19 @@ def expected_pads_from_packet(pads_k: np.ndarray, team: int) -> np.ndarray:
     return (pads[PAD_ORANGE_ORDER] if team == ORANGE_TEAM else pads) / BOOST_PAD_RESPAWN_S
 
 
+def rotator_to_basis(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and up (S, 3) of RLBot Rotator angles through rlgym-compat's PhysicsObject, the rotation the
+    packet decoder (`physics_row`) uses, kept in float64 (the packet's own fields are float32)."""
+    mats = np.array([PhysicsObject(euler_angles=[p, y, r]).rotation_mtx() for p, y, r in zip(pitch, yaw, roll)])
+    return mats[..., 0], mats[..., 2]  # columns: forward, left, up
+
+
 def test_rotator_round_trip(rng):
-    """basis_to_euler inverts euler_to_basis, gimbal lock (pitch = +-90 degrees) included."""
+    """basis_to_euler inverts the decoder's Rotator -> basis, gimbal lock (pitch = +-90 degrees) included."""
     pitch = np.r_[rng.uniform(-np.pi / 2, np.pi / 2, 2000), np.pi / 2, -np.pi / 2, np.pi / 2 - 1e-7]
     yaw, roll = rng.uniform(-np.pi, np.pi, (2, len(pitch)))
-    forward, up = euler_to_basis(pitch, yaw, roll)
-    forward2, up2 = euler_to_basis(*basis_to_euler(forward, up))
+    forward, up = rotator_to_basis(pitch, yaw, roll)
+    forward2, up2 = rotator_to_basis(*basis_to_euler(forward, up))
     np.testing.assert_allclose(forward2, forward, atol=1e-12)
     np.testing.assert_allclose(up2, up, atol=1e-12)
 

@@ -40,19 +40,33 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+QUICK_GOAL_S = 10.0  # a goal this soon after its kickoff came from the kickoff play
+
+
 def summarise(games: list[dict], spec_a: str, spec_b: str) -> dict:
-    """Win/draw/loss of agent A against B with a Wilson interval, goals per game, and per-side goal totals."""
-    wins = draws = losses = goals_a = goals_b = 0
+    """Win/draw/loss of agent A against B with a Wilson interval, goals per game, per-side goal totals, and the
+    kickoffs: who touched the ball first and how many goals came within QUICK_GOAL_S of a kickoff."""
+    wins = draws = losses = goals_a = goals_b = quick_a = quick_b = first_a = first_b = 0
     for g in games:
-        a, b = (g["blue_goals"], g["orange_goals"]) if g["a_side"] == "blue" else (g["orange_goals"], g["blue_goals"])
+        a_team = 0 if g["a_side"] == "blue" else 1
+        a, b = (g["blue_goals"], g["orange_goals"]) if a_team == 0 else (g["orange_goals"], g["blue_goals"])
         goals_a, goals_b = goals_a + a, goals_b + b
         wins, draws, losses = wins + (a > b), draws + (a == b), losses + (a < b)
+        for team, seconds in g.get("goals", []):
+            quick_a, quick_b = quick_a + (seconds < QUICK_GOAL_S and team == a_team), \
+                quick_b + (seconds < QUICK_GOAL_S and team != a_team)
+        team_size = len(g["blue"])
+        for slot in g.get("kickoff_first_touch", []):
+            if slot >= 0:
+                first_a, first_b = first_a + ((slot >= team_size) == a_team), first_b + ((slot >= team_size) != a_team)
     n = len(games)
     lo, hi = wilson_interval(wins + 0.5 * draws, n)
     return {"a": spec_a, "b": spec_b, "games": n, "a_wins": wins, "draws": draws, "a_losses": losses,
             "a_score_rate": (wins + 0.5 * draws) / max(n, 1), "a_score_rate_ci95": [lo, hi],
             "a_goals_per_game": goals_a / max(n, 1), "b_goals_per_game": goals_b / max(n, 1),
-            "blue_goals": sum(g["blue_goals"] for g in games), "orange_goals": sum(g["orange_goals"] for g in games)}
+            "blue_goals": sum(g["blue_goals"] for g in games), "orange_goals": sum(g["orange_goals"] for g in games),
+            "a_kickoff_first_touch_rate": first_a / max(first_a + first_b, 1),
+            "a_quick_goals": quick_a, "b_quick_goals": quick_b}
 
 
 def main(cfg: Config) -> dict:

@@ -34,6 +34,8 @@ class GameResult:
     game_seconds: float = 0.0  # simulated time in play and kickoff pauses (countdowns excluded)
     ticks: int = 0  # agent ticks, countdowns included
     overtime: bool = False
+    goals: list[list] = field(default_factory=list)  # per goal: [team that scored, seconds since its kickoff]
+    kickoff_first_touch: list[int] = field(default_factory=list)  # per kickoff: slot that touched first (-1: none)
     trajectory: dict = field(default_factory=dict, repr=False)  # "ball_t3", "cars_tp3" (uu), "time_t" (s)
 
     def summary(self) -> dict:
@@ -54,8 +56,10 @@ class Match:
         self.record_every = max(1, int(round(TICK_RATE / record_hz))) if record_hz > 0 else 0
         self.rng = np.random.default_rng(seed)
 
-    def _reset_kickoff(self, arena: rs.Arena, clock: GameClock) -> int:
+    def _reset_kickoff(self, arena: rs.Arena, clock: GameClock, result: GameResult) -> int:
         arena.reset_kickoff(int(self.rng.integers(1 << 31)))
+        result.kickoffs += 1
+        result.kickoff_first_touch.append(-1)
         for car in arena.get_cars():
             car.set_controls(rs.CarControls())
         clock.kickoff_pause, clock.round_active = False, False
@@ -75,6 +79,8 @@ class Match:
             slot = slot_of.get(kw["car"].id)
             if slot is not None and arena.tick_count - last_touch.get(slot, -10**9) > TOUCH_DEBOUNCE_TICKS:
                 result.touches[slot] += 1
+            if slot is not None and result.kickoff_first_touch[-1] == -1:
+                result.kickoff_first_touch[-1] = slot
             last_touch[slot] = arena.tick_count
 
         def on_demo(**kw):
@@ -89,8 +95,8 @@ class Match:
         for i, driver in enumerate(self.drivers):
             driver.start(team=int(i >= self.num_blue), index=i, field_info=field_info)
         clock = GameClock(seconds_remaining=float(seconds), elapsed_ticks=0)
-        countdown = self._reset_kickoff(arena, clock)
-        result.kickoffs = 1
+        countdown = self._reset_kickoff(arena, clock, result)
+        round_start = 0.0  # game_seconds at the current kickoff
         scores = (0, 0)
         packet = GameTickPacket()
         ball_rows, car_rows, times = [], [], []
@@ -104,6 +110,7 @@ class Match:
                 countdown -= 1
                 if countdown == 0:
                     clock.kickoff_pause = True
+                    round_start = result.game_seconds
             else:
                 arena.step(1)
                 result.game_seconds += 1.0 / TICK_RATE
@@ -125,11 +132,11 @@ class Match:
 
             new_scores = (arena.blue_score, arena.orange_score)
             if new_scores != scores:
+                result.goals.append([int(new_scores[1] != scores[1]), round(result.game_seconds - round_start, 3)])
                 scores = new_scores
                 if clock.overtime:
                     break
-                countdown = self._reset_kickoff(arena, clock)
-                result.kickoffs += 1
+                countdown = self._reset_kickoff(arena, clock, result)
             elif clock.seconds_remaining <= 0 and not clock.kickoff_pause:
                 if scores[0] == scores[1] and self.overtime_allowed and not clock.overtime:
                     clock.overtime = result.overtime = True
