@@ -7,6 +7,7 @@ kickoff frames).
 `get_output` never raises: any internal failure yields neutral controls and one log line per kind of failure.
 """
 
+import os
 from pathlib import Path
 
 if __name__ == "bot":
@@ -21,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE, action_to_controls  # noqa: E402
-from bot.constants import TICK_RATE, TICKS_PER_FRAME  # noqa: E402
+from bot.constants import SEED_ENV, TICK_RATE, TICKS_PER_FRAME  # noqa: E402
 from bot.frame import KICKOFF_PAUSE  # noqa: E402
 from bot.obs import build_obs  # noqa: E402
 from bot.packet import PacketDecoder, default_field_info  # noqa: E402
@@ -39,6 +40,16 @@ def controls_from_action(action: int) -> SimpleControllerState:
 
 
 NO_THROTTLE = ACTION_TABLE[:, THROTTLE] <= 0  # (A,) bool
+
+
+def agent_rng(index: int) -> np.random.Generator:
+    """The agent's sampling stream: from $RLRPT_SEED and the car's index where the arena set one, so an
+    evaluation can be replayed; otherwise fresh entropy, so no two real games repeat each other."""
+    try:
+        seed = int(os.environ[SEED_ENV])
+    except (KeyError, ValueError):
+        return np.random.default_rng()
+    return np.random.default_rng([seed, index])
 
 
 def sample_action(logits_a: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
@@ -83,7 +94,7 @@ class RLRPTBot(BaseAgent):
         self.prev_action = NOOP_ACTION
         self.controls = SimpleControllerState()
         self._logged: set[str] = set()
-        self.rng = np.random.default_rng(self.index)
+        self.rng = agent_rng(self.index)
         torch.set_num_threads(1)
         if not single_thread_blas():
             self._log_once("blas", "could not hold numpy's BLAS to one thread (threadpoolctl); decisions may be slower")

@@ -55,3 +55,5 @@ def _pad_permutation(sign_x: float, sign_y: float) -> np.ndarray:
 PAD_PERM_FLIP_X = _pad_permutation(-1, 1)
 PAD_PERM_FLIP_Y = _pad_permutation(1, -1)
 PAD_PERM_ROTATE_180 = _pad_permutation(-1, -1)
+
+SEED_ENV = "RLRPT_SEED"  # a game seed that the simulated arena hands its agents (bot.bot.agent_rng); RLBot sets none

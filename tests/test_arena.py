@@ -177,3 +177,37 @@ def test_demolitions_are_counted_and_the_victim_respawns():
     assert result.demolitions == [1, 0]
     flags = np.array(Victim.demolished)
     assert flags.sum() > 60 and not flags[-1]  # packets show the victim demolished for a while, then back
+
+
+class Dice(BaseAgent):
+    """Draws from the sampling stream our agents use (bot.bot.agent_rng) once it is initialised."""
+
+    draws: dict = {}
+
+    def initialize_agent(self):
+        from bot.bot import agent_rng
+        Dice.draws[(self.index, len(Dice.draws))] = agent_rng(self.index).random()
+
+    def get_output(self, packet):
+        return SimpleControllerState()
+
+
+def test_each_game_seed_reaches_the_agents_random_stream(monkeypatch):
+    """Games of an evaluation must not repeat each other: the match seed reaches each agent's sampling stream
+    (with its index), the same seed gives the same stream, and outside the arena (RLBotGUI) it is fresh."""
+    import os
+
+    from bot.bot import agent_rng
+    from bot.constants import SEED_ENV
+    monkeypatch.delenv(SEED_ENV, raising=False)
+    Dice.draws = {}
+    for seed in (7, 7, 8):
+        Match([InProcessDriver(Dice, "a")], [InProcessDriver(Dice, "b")], seed=seed, countdown_seconds=0.0).play(1.0)
+    d = list(Dice.draws.values())  # blue, orange per game
+    assert d[0] == d[2] and d[1] == d[3]  # same seed: same streams
+    assert d[0] != d[1] and d[4] != d[0] and d[5] != d[1]  # other index or other seed: other streams
+    assert d[0] == np.random.default_rng([7, 0]).random()
+    assert SEED_ENV not in os.environ  # restored after each start
+    assert agent_rng(0).random() != agent_rng(0).random()  # no seed set: fresh entropy each time
+    monkeypatch.setenv(SEED_ENV, "not a number")
+    assert agent_rng(0).random() != agent_rng(0).random()  # a broken value is ignored, not raised

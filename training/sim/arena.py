@@ -93,7 +93,7 @@ class Match:
 
         field_info = field_info_packet(arena)
         for i, driver in enumerate(self.drivers):
-            driver.start(team=int(i >= self.num_blue), index=i, field_info=field_info)
+            driver.start(team=int(i >= self.num_blue), index=i, field_info=field_info, seed=self.seed)
         clock = GameClock(seconds_remaining=float(seconds), elapsed_ticks=0)
         countdown = self._reset_kickoff(arena, clock, result)
         round_start = 0.0  # game_seconds at the current kickoff

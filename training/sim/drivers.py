@@ -8,10 +8,12 @@ prediction) and sanitise outputs: a bot that raises, returns None or NaN gets ne
 """
 
 import abc
+import contextlib
 import functools
 import logging
 import math
 import multiprocessing as mp
+import os
 import traceback
 import warnings
 from pathlib import Path
@@ -98,14 +100,32 @@ def prepare_agent(agent: BaseAgent, field_info: FieldInfoPacket, packet_ref: lis
     agent.initialize_agent()
 
 
+@contextlib.contextmanager
+def game_seed(seed: int | None):
+    """$RLRPT_SEED set to `seed` while an agent is created and initialised (unset for None), then restored.
+    Imported here, not at the top: a bot child process must not import our `bot` package before rlbot's
+    importer has loaded bot.py under that very name."""
+    from bot.constants import SEED_ENV
+    old = os.environ.pop(SEED_ENV, None)
+    if seed is not None:
+        os.environ[SEED_ENV] = str(seed)
+    try:
+        yield
+    finally:
+        os.environ.pop(SEED_ENV, None)
+        if old is not None:
+            os.environ[SEED_ENV] = old
+
+
 class Driver(abc.ABC):
     """One agent in one game. `send` hands over a packet; `receive` returns that tick's controls."""
 
     name: str
 
     @abc.abstractmethod
-    def start(self, team: int, index: int, field_info: FieldInfoPacket) -> None:
-        """Create a fresh agent for a new game in packet slot `index`."""
+    def start(self, team: int, index: int, field_info: FieldInfoPacket, seed: int | None = None) -> None:
+        """Create a fresh agent for a new game in packet slot `index`; `seed` reaches it as $RLRPT_SEED (our
+        agents draw their random numbers from it and their index: bot.bot.agent_rng)."""
 
     @abc.abstractmethod
     def send(self, packet: GameTickPacket) -> None: ...
@@ -127,9 +147,10 @@ class InProcessDriver(Driver):
         self._out: Controls = NEUTRAL
         self._errors = 0
 
-    def start(self, team: int, index: int, field_info: FieldInfoPacket) -> None:
-        self.agent = self.agent_factory(self.name, team, index)
-        prepare_agent(self.agent, field_info, self._packet)
+    def start(self, team: int, index: int, field_info: FieldInfoPacket, seed: int | None = None) -> None:
+        with game_seed(seed):
+            self.agent = self.agent_factory(self.name, team, index)
+            prepare_agent(self.agent, field_info, self._packet)
 
     def send(self, packet: GameTickPacket) -> None:
         self._packet[0] = packet
@@ -164,7 +185,7 @@ def _child_main(conn, cfg_path: str) -> None:
             driver.send(GameTickPacket.from_buffer_copy(msg[1]))
             conn.send(driver.receive())
         elif msg[0] == "start":
-            _, team, index, field_bytes = msg
+            _, team, index, field_bytes, seed = msg
 
             def factory(name, team, index):  # as rlbot's setup manager + bot manager do it
                 agent = agent_class(name, team, index)
@@ -173,7 +194,7 @@ def _child_main(conn, cfg_path: str) -> None:
                 agent.load_config(config.get_header(BOT_CONFIG_AGENT_HEADER))
                 return agent
             driver = InProcessDriver(factory, bundle.name)
-            driver.start(team, index, FieldInfoPacket.from_buffer_copy(field_bytes))
+            driver.start(team, index, FieldInfoPacket.from_buffer_copy(field_bytes), seed)
             conn.send("started")
         elif msg[0] == "stop":
             return
@@ -198,8 +219,8 @@ class SubprocessDriver(Driver):
             raise RuntimeError(f"{cfg_path}: the bot failed to load: {detail}")
         self.name = detail
 
-    def start(self, team: int, index: int, field_info: FieldInfoPacket) -> None:
-        self._conn.send(("start", team, index, bytes(field_info)))
+    def start(self, team: int, index: int, field_info: FieldInfoPacket, seed: int | None = None) -> None:
+        self._conn.send(("start", team, index, bytes(field_info), seed))
         if self._conn.recv() != "started":
             raise RuntimeError(f"{self.name}: failed to start")
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION, NUM_ACTIONS
+from bot.bot import agent_rng
 from bot.constants import BOOST_PAD_IS_BIG, BOOST_PAD_LOCATIONS, NUM_BOOST_PADS, ORANGE_TEAM, TICK_RATE
 from bot.frame import (
     ANG_VEL, BOOST, DEMOLISHED, FORWARD, HAS_FLIP, KICKOFF_PAUSE, ON_GROUND, POS, PRESENT, UP, VEL, Frames,
@@ -334,7 +335,7 @@ class NextoAgent(BaseAgent):
             field_info = default_field_info()
         self.decoder = PacketDecoder(field_info)
         self.grace: OnGroundGrace | None = None
-        self.rng = np.random.default_rng(self.index)
+        self.rng = agent_rng(self.index)
         self.prev_time: float | None = None
         self.ticks, self.update_action = TICK_SKIP, True
         self.action = ACTION_TABLE[NOOP_ACTION].copy()  # the "previous action" at the start
