@@ -270,3 +270,26 @@ def test_equivalence_table_and_labels_match_bot_actions():
     off = rng.random(n) < 0.2  # controls that are not exactly a table row
     applied[off] += rng.normal(scale=0.4, size=(int(off.sum()), 8)).astype(np.float32)
     np.testing.assert_array_equal(label_actions(applied, action), nearest_action(applied))
+
+
+def test_physics_equivalence_probe_branches_without_touching_the_shard():
+    """benchmarks/idm_physics_equiv.py branches every arena over all 90 actions inside `run_shard`: the shard must
+    come out byte-identical, and the classes must be equivalence relations that say what the simulator does:
+    on the ground at speed, steering right is not the no-op."""
+    from benchmarks.idm_physics_equiv import Brancher
+    from bot.frame import VEL
+    plain, _ = run_shard(SMALL, 0, make_teacher(SMALL))
+    brancher = Brancher(every=20)
+    probed, _ = run_shard(SMALL, 0, make_teacher(SMALL), probe=brancher)
+    for name in plain:
+        np.testing.assert_array_equal(probed[name], plain[name], err_msg=name)
+    steps = int(round(SMALL.shard_seconds * 30))
+    assert brancher.records and {r["step"] for r in brancher.records} <= set(range(0, steps, 20))
+    for r in brancher.records:
+        full = r["full"]
+        assert full.shape == (NUM_ACTIONS, NUM_ACTIONS) and (full == full.T).all() and full.diagonal().all()
+        assert (r["full_coarse"] >= full).all() and (r["next"] >= r["full_coarse"]).all()
+    cars = np.asarray(plain["cars_tpf"])
+    fast = [r for r in brancher.records if r["situation"] == "ground"
+            and np.linalg.norm(cars[r["g"] * steps + r["step"], r["slot"], VEL]) > 300]
+    assert fast and all(not r["full"][8, 10] for r in fast)  # rows 8: no-op, 10: steer right (and yaw)

@@ -12,6 +12,7 @@ with the recorded actions instead of the teacher and must give the recorded fram
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,8 +127,12 @@ def shard_rngs(seed: int, shard_index: int) -> tuple[np.random.Generator, ...]:
     return tuple(np.random.default_rng([seed, shard_index, k]) for k in range(3))
 
 
-def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str, np.ndarray], dict]:
-    """Simulate one shard; returns its arrays (see docs/simulation.md) and counts for meta.json."""
+def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
+              probe: Callable[[int, list[rs.Arena]], None] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Simulate one shard; returns its arrays (see docs/simulation.md) and counts for meta.json.
+
+    `probe(step, arenas)`, if given, sees every arena with this step's controls set and before it is stepped
+    (benchmarks/idm_physics_equiv.py branches the simulator there); it must leave the arenas as they are."""
     world, teacher_rng, respawn_rng = shard_rngs(cfg.seed, shard_index)
     g_count, steps = cfg.arenas, int(round(cfg.shard_seconds * FRAME_RATE))
     mix = StartMix(kickoff=cfg.kickoff_share, car_ground=cfg.car_ground_share, car_wall=cfg.car_wall_share,
@@ -198,6 +203,8 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher) -> tuple[dict[str
 
         for car, a in zip(all_cars, chosen.tolist()):
             car.set_controls(CONTROLS[a])
+        if probe is not None:
+            probe(s, arenas)
         applied = reader.step(TICKS_PER_FRAME, cur_cars, cur_ball, cur_pads)  # (n, 8); the arenas are independent
 
         # labels: what the simulator applied during these 4 ticks
