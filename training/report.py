@@ -173,6 +173,15 @@ def section_finetune(work: Path, out: Path) -> str:
     return "\n".join(lines)
 
 
+def kickoff_line(s: dict) -> str:
+    """Who reaches the ball first after kickoffs, and goals scored within 10 s of one (results from before
+    2026-12-04 lack these keys)."""
+    if "a_kickoff_first_touch_rate" not in s:
+        return ""
+    return (f" Ours touched the ball first after {s['a_kickoff_first_touch_rate']:.0%} of kickoffs; goals within "
+            f"10 s of a kickoff: {s['a_quick_goals']} ours, {s['b_quick_goals']} theirs.")
+
+
 def section_matches(work: Path, out: Path) -> str:
     res = _json(work / "evaluate" / "results.json")
     if not res:
@@ -182,7 +191,8 @@ def section_matches(work: Path, out: Path) -> str:
              f"{s['a']} against {s['b']}: {s['games']} games, {s['a_wins']} wins, {s['draws']} draws, "
              f"{s['a_losses']} losses; score rate {s['a_score_rate']:.2f} (95% CI {s['a_score_rate_ci95'][0]:.2f}-"
              f"{s['a_score_rate_ci95'][1]:.2f}); goals per game {s['a_goals_per_game']:.2f} - "
-             f"{s['b_goals_per_game']:.2f}.", "", "| game | ours plays | blue | orange | touches | kickoffs |",
+             f"{s['b_goals_per_game']:.2f}.{kickoff_line(s)}", "",
+             "| game | ours plays | blue | orange | touches | kickoffs |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {g['game']} | {g['a_side']} | {g['blue_goals']} | {g['orange_goals']} | {g['touches']} | "
               f"{g['kickoffs']} |" for g in res["games"]]
