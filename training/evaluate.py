@@ -52,13 +52,10 @@ def summarise(games: list[dict], spec_a: str, spec_b: str) -> dict:
         a, b = (g["blue_goals"], g["orange_goals"]) if a_team == 0 else (g["orange_goals"], g["blue_goals"])
         goals_a, goals_b = goals_a + a, goals_b + b
         wins, draws, losses = wins + (a > b), draws + (a == b), losses + (a < b)
-        for team, seconds in g.get("goals", []):
-            quick_a, quick_b = quick_a + (seconds < QUICK_GOAL_S and team == a_team), \
-                quick_b + (seconds < QUICK_GOAL_S and team != a_team)
-        team_size = len(g["blue"])
-        for slot in g.get("kickoff_first_touch", []):
-            if slot >= 0:
-                first_a, first_b = first_a + ((slot >= team_size) == a_team), first_b + ((slot >= team_size) != a_team)
+        quick = [team for team, seconds in g.get("goals", []) if seconds < QUICK_GOAL_S]  # teams that scored
+        first = [int(slot >= len(g["blue"])) for slot in g.get("kickoff_first_touch", []) if slot >= 0]  # teams
+        quick_a, quick_b = quick_a + quick.count(a_team), quick_b + len(quick) - quick.count(a_team)
+        first_a, first_b = first_a + first.count(a_team), first_b + len(first) - first.count(a_team)
     n = len(games)
     lo, hi = wilson_interval(wins + 0.5 * draws, n)
     return {"a": spec_a, "b": spec_b, "games": n, "a_wins": wins, "draws": draws, "a_losses": losses,
