@@ -24,7 +24,7 @@ import numpy as np
 import RocketSim as rs
 import torch
 
-from bot.actions import CONTROL_NAMES, NUM_ACTIONS, equivalent_actions
+from bot.actions import CONTROL_NAMES, NUM_ACTIONS, PITCH, ROLL, YAW, effective_controls, equivalent_actions
 from bot.frame import DEMOLISHED
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import load_idm
@@ -117,9 +117,23 @@ class Brancher:
 KINDS = ("full", "full_coarse", "next")
 
 
-def class_stats(records: list[dict], rule_aa: np.ndarray) -> dict:
-    """Class sizes (over all 90 actions of each car-frame), and how the physics classes and the rules differ."""
-    out = {"car_frames": len(records), "mean_class_size": {"rule": float(rule_aa.sum(-1).mean())}}
+def flip_rule_classes(cars_nf: np.ndarray, flipping_n: np.ndarray) -> np.ndarray:
+    """(N, A, A) a candidate rule, tested here before any training uses it: the rules, plus "while the car is
+    flipping, pitch, yaw and roll do nothing" (the flip's own torque drives it)."""
+    eff = effective_controls(cars_nf)  # (N, A, 8)
+    eff[np.ix_(flipping_n, np.arange(NUM_ACTIONS), [PITCH, YAW, ROLL])] = 0.0
+    return (eff[:, :, None, :] == eff[:, None, :, :]).all(-1)
+
+
+def class_stats(records: list[dict], rule_aa: np.ndarray, candidate_aa: np.ndarray) -> dict:
+    """Class sizes (over all 90 actions of each car-frame), and how the physics classes differ from the rules
+    and from the candidate flip rule."""
+    out = {"car_frames": len(records), "mean_class_size": {"rule": float(rule_aa.sum(-1).mean()),
+                                                           "rule_flip": float(candidate_aa.sum(-1).mean())}}
+    coarse = np.stack([r["full_coarse"] for r in records])
+    out["rule_flip_vs_full_coarse"] = {"equals": float((candidate_aa == coarse).all((1, 2)).mean()),
+                                       "merges_different": float((candidate_aa & ~coarse).any((1, 2)).mean()),
+                                       "physics_merges_more": float((coarse & ~candidate_aa).any((1, 2)).mean())}
     for kind in KINDS:
         phys = np.stack([r[kind] for r in records])  # (N, A, A)
         out["mean_class_size"][kind] = float(phys.sum(-1).mean())
@@ -172,22 +186,25 @@ def main() -> None:
     cars = np.asarray(arrays["cars_tpf"])[rows, slots]  # (N, F)
     rule_aa = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), len(rows)),
                                  np.repeat(cars, NUM_ACTIONS, 0)).reshape(len(rows), NUM_ACTIONS, NUM_ACTIONS)
+    candidate_aa = flip_rule_classes(cars, np.array([r["situation"] == "air, flipping" for r in records]))
     phys = {kind: np.stack([r[kind] for r in records]) for kind in KINDS}
     report = {"config": {k: str(v) for k, v in vars(args).items()}, "simulated_seconds": counts["game_seconds"],
-              "wall_seconds": wall, "branch_seconds": brancher.seconds, "all": class_stats(records, rule_aa),
+              "wall_seconds": wall, "branch_seconds": brancher.seconds,
+              "all": class_stats(records, rule_aa, candidate_aa),
               "controls_merged": {k: merged_controls(phys[k], rule_aa) for k in ("full", "full_coarse")}}
     kinds = sorted({r["situation"] for r in records})
     report["by_situation"] = {}
     for k in kinds:
         sel = np.array([r["situation"] == k for r in records])
-        report["by_situation"][k] = class_stats([r for r, s in zip(records, sel) if s], rule_aa[sel])
+        report["by_situation"][k] = class_stats([r for r, s in zip(records, sel) if s], rule_aa[sel],
+                                                  candidate_aa[sel])
         report["by_situation"][k]["controls_merged"] = merged_controls(phys["full_coarse"][sel], rule_aa[sel])
 
     # the IDM scored against each kind of class, on the same windows and the same corruption
     model, model_cfg = load_idm(args.checkpoint)
     gaps = read_json(args.checkpoint / "config.json").get("gaps", {})
     car_gaps, ball_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS)), np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
-    label_class = {"rule": rule_aa, **phys}
+    label_class = {"rule": rule_aa, "rule_flip": candidate_aa, **phys}
     scores = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, classes in label_class.items():

@@ -293,3 +293,18 @@ def test_physics_equivalence_probe_branches_without_touching_the_shard():
     fast = [r for r in brancher.records if r["situation"] == "ground"
             and np.linalg.norm(cars[r["g"] * steps + r["step"], r["slot"], VEL]) > 300]
     assert fast and all(not r["full"][8, 10] for r in fast)  # rows 8: no-op, 10: steer right (and yaw)
+
+
+def test_candidate_flip_rule_is_the_rules_plus_free_air_stick_while_flipping():
+    from benchmarks.idm_physics_equiv import flip_rule_classes
+    from bot.actions import ACTION_TABLE, PITCH, ROLL, YAW, equivalent_actions
+    from bot.frame import BOOST, CAR_F, HAS_FLIP, HAS_JUMP, ON_GROUND
+    cars = np.zeros((2, CAR_F), np.float32)
+    cars[:, [BOOST, HAS_JUMP, HAS_FLIP]] = 1.0  # both in the air with boost and a flip left
+    cars[:, ON_GROUND] = 0.0
+    classes = flip_rule_classes(cars, np.array([False, True]))
+    rules = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), 2), np.repeat(cars, NUM_ACTIONS, 0)).reshape(2, 90, 90)
+    np.testing.assert_array_equal(classes[0], rules[0])  # not flipping: the rules
+    rest = np.delete(np.arange(8), [PITCH, YAW, ROLL, 1, 7])  # in the air steer and handbrake never count
+    same_rest = (ACTION_TABLE[:, None, rest] == ACTION_TABLE[None, :, rest]).all(-1)
+    np.testing.assert_array_equal(classes[1], same_rest)  # flipping: only throttle, jump and boost tell apart
