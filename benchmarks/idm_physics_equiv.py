@@ -24,7 +24,8 @@ import numpy as np
 import RocketSim as rs
 import torch
 
-from bot.actions import CONTROL_NAMES, NUM_ACTIONS, PITCH, ROLL, YAW, effective_controls, equivalent_actions
+from bot.actions import (ACTION_TABLE, CONTROL_NAMES, NUM_ACTIONS, PITCH, ROLL, YAW, effective_controls,
+                         equivalent_actions)
 from bot.frame import DEMOLISHED
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import load_idm
@@ -146,7 +147,6 @@ def class_stats(records: list[dict], rule_aa: np.ndarray, candidate_aa: np.ndarr
 def merged_controls(full: np.ndarray, rule_aa: np.ndarray) -> dict:
     """Per control: share of frames where some pair of actions differing only in it are equivalent by physics
     but not by the rules (the rules miss it), and the other way round."""
-    from bot.actions import ACTION_TABLE
     diff = ACTION_TABLE[:, None, :] != ACTION_TABLE[None, :, :]  # (A, A, 8)
     only = diff & (diff.sum(-1, keepdims=True) == 1)  # pairs that differ in exactly that control
     out = {}
@@ -186,16 +186,16 @@ def main() -> None:
     cars = np.asarray(arrays["cars_tpf"])[rows, slots]  # (N, F)
     rule_aa = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), len(rows)),
                                  np.repeat(cars, NUM_ACTIONS, 0)).reshape(len(rows), NUM_ACTIONS, NUM_ACTIONS)
-    candidate_aa = flip_rule_classes(cars, np.array([r["situation"] == "air, flipping" for r in records]))
+    situations = np.array([r["situation"] for r in records])
+    masks = {k: situations == k for k in sorted(set(situations))}  # car-frames of each situation
+    candidate_aa = flip_rule_classes(cars, situations == "air, flipping")
     phys = {kind: np.stack([r[kind] for r in records]) for kind in KINDS}
     report = {"config": {k: str(v) for k, v in vars(args).items()}, "simulated_seconds": counts["game_seconds"],
               "wall_seconds": wall, "branch_seconds": brancher.seconds,
               "all": class_stats(records, rule_aa, candidate_aa),
               "controls_merged": {k: merged_controls(phys[k], rule_aa) for k in ("full", "full_coarse")}}
-    kinds = sorted({r["situation"] for r in records})
     report["by_situation"] = {}
-    for k in kinds:
-        sel = np.array([r["situation"] == k for r in records])
+    for k, sel in masks.items():
         report["by_situation"][k] = class_stats([r for r, s in zip(records, sel) if s], rule_aa[sel],
                                                   candidate_aa[sel])
         report["by_situation"][k]["controls_merged"] = merged_controls(phys["full_coarse"][sel], rule_aa[sel])
@@ -223,7 +223,7 @@ def main() -> None:
                     pred = predict(model, batch.x_bwf, torch.device("cpu"))[0].argmax(-1)
                     ok = batch.equiv_ba[np.arange(len(pred)), pred]
                     report.setdefault("idm_clean_by_situation", {})[name] = {
-                        k: round(float(ok[[r["situation"] == k for r in records]].mean()), 4) for k in kinds}
+                        k: round(float(ok[sel].mean()), 4) for k, sel in masks.items()}
     report["idm"] = scores
     args.json.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=1))
