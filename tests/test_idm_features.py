@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bot.frame import ANG_VEL, BOOST, FORWARD, POS, UP, VEL, empty_frames, reflect
+from bot.frame import ANG_VEL, BALL_F, BOOST, CAR_F, FORWARD, POS, UP, VEL, empty_frames, reflect
 from training.idm.features import (
     DANG_NORM, DBOOST_NORM, DVEL_NORM, IDM_F, IN_EPISODE, LOCAL_ANG_VEL, LOCAL_VEL, MOTION_IDM_F, NEXT_DANG_VEL,
     NEXT_DBOOST, NEXT_DVEL, OTHER_IS_MATE, SELF_POS, hold_frames, sample_fresh_mask, window_features, window_rows,
@@ -109,3 +109,40 @@ def test_configs_saved_before_the_motion_columns_still_load():
     assert IDMConfig.from_dict(new.to_dict()) == new
     with pytest.raises(ValueError, match="does not match"):
         IDMConfig.from_dict({"arch": "mlp", "features": 45, "motion": True})
+
+
+def test_corruption_holds_boost_between_its_own_rarer_updates(rng):
+    """With boost_update_p the boost amount changes only on its own update frames (about that share of them),
+    takes the true value there, and is otherwise untouched by the physics holds; without it, it follows them."""
+    from bot.frame import FRESH, PRESENT
+    from training.idm.data import corrupt
+    f = empty_frames(41, np.array([0, 1]))
+    f.cars_tpf[..., :15] = rng.normal(size=(41, 2, 15))
+    f.cars_tpf[..., BOOST] = np.linspace(1.0, 0.2, 41)[:, None]  # boosting: falls every frame
+    f.cars_tpf[..., FRESH] = f.cars_tpf[..., PRESENT] = 1.0
+    cars_bwpf, ball_bwf = f.cars_tpf[None].repeat(400, 0), f.ball_tf[None].repeat(400, 0)
+    gaps = np.array([0.2, 0.6, 0.2]), np.array([0.5, 0.5])
+    cars, _ = corrupt(rng, cars_bwpf, ball_bwf, np.ones(400, bool), *gaps, boost_update_p=0.1)
+    boost = cars[..., BOOST]  # (400, 41, 2)
+    changed = np.diff(boost, axis=1) != 0
+    assert 0.07 < changed.mean() < 0.13  # updates at the asked rate, not with the physics (~0.5)
+    true = f.cars_tpf[:, 0, BOOST]
+    assert np.isin(boost, true).all() and (np.diff(boost, axis=1) <= 0).all()  # true values, never from the future
+    plain, _ = corrupt(rng, cars_bwpf, ball_bwf, np.ones(400, bool), *gaps)
+    np.testing.assert_array_equal(np.diff(plain[..., BOOST], axis=1) != 0, plain[:, 1:, :, FRESH] > 0.5)
+
+
+def test_boost_update_rate_measured_from_replays(tmp_path):
+    """measure_hold_gaps counts a boosting car's recorded boost changes per frame pair: here 1 change in 9."""
+    from bot.frame import FRESH, IN_BOOST, PRESENT
+    from training.idm_train import measure_hold_gaps
+    from training.storage import write_shard
+    t = 10
+    cars = np.zeros((t, 1, CAR_F), np.float32)
+    cars[..., PRESENT] = cars[..., FRESH] = cars[..., IN_BOOST] = 1.0
+    cars[:, 0, BOOST] = [0.5] * 5 + [0.4] * 5  # one update inside 9 boosting frame pairs
+    ball = np.zeros((t, BALL_F), np.float32)
+    ball[:, -1] = 1.0
+    write_shard(tmp_path / "r", {"cars_tpf": cars, "ball_tf": ball, "segment_t": np.zeros(t, np.int32)}, {})
+    _, _, info = measure_hold_gaps(tmp_path)
+    assert info["boost_pairs"] == 9 and abs(info["boost_update_p"] - 1 / 9) < 1e-9

@@ -116,10 +116,11 @@ def main(cfg: Config) -> dict:
         gaps = read_json(Path(cfg.checkpoint) / "config.json").get("gaps", {})  # the holds it was trained with
         car_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS))
         ball_gaps = np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
-        report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist()}
+        boost_p = gaps.get("boost_update_p")  # None for models trained before boost holds: not held then
+        report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist(), "boost_update_p": boost_p}
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
-                               ids=ids, motion=model_cfg.motion)
+                               ids=ids, motion=model_cfg.motion, boost_update_p=boost_p)
             report[name] = batch_metrics(model, batch, device)
             if name == "sim_corrupt" and cfg.plot:
                 probs, _ = predict(model, batch.x_bwf, device)

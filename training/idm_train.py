@@ -17,12 +17,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from bot.frame import FRESH, PRESENT
+from bot.frame import BOOST, DEMOLISHED, FRESH, IN_BOOST, PRESENT
 from training.checkpoint import command_line, export_model, load_checkpoint, metrics_table, save_checkpoint
 from training.cli import arg
 from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
-from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
+from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_BOOST_UPDATE_P, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.metrics import batch_metrics
 from training.idm.model import IDMConfig, build_idm, idm_loss
 from training.storage import read_shard, sha256_file, write_json
@@ -43,6 +43,7 @@ class Config:
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2% warm-up")
     weight_decay: float = arg(1e-4, "AdamW weight decay")
     corrupt_prob: float = arg(0.5, "share of training windows corrupted with replay-style holds")
+    hold_boost: bool = arg(True, "corrupted windows also hold the boost amount, which replays update rarely")
     log_every: int = arg(50, "steps between TensorBoard scalars")
     eval_every: int = arg(1000, "steps between validation and checkpoints")
     val_samples: int = arg(8192, "validation windows (clean and corrupted each)")
@@ -55,8 +56,11 @@ class Config:
 
 def measure_hold_gaps(root: Path, max_gap: int = 4) -> tuple[np.ndarray, np.ndarray, dict]:
     """P(gap = 1..max_gap frames between physics updates) for cars and the ball, from parsed replays' FRESH flags
-    in kickoff-to-goal play. Longer gaps (demolitions, goal resets, missing data) are not holds: left out."""
+    in kickoff-to-goal play. Longer gaps (demolitions, goal resets, missing data) are not holds: left out.
+    Also `boost_update_p`: the share of frames on which a boosting car's recorded boost amount changes (its
+    true amount falls every frame then, so each change is an update)."""
     counts = {"car": np.zeros(max_gap), "ball": np.zeros(max_gap)}
+    boosting_pairs = boost_changes = 0
     shards = sorted(p for p in Path(root).iterdir() if (p / "meta.json").is_file())
     for path in shards:
         arrays, _ = read_shard(path)
@@ -67,11 +71,18 @@ def measure_hold_gaps(root: Path, max_gap: int = 4) -> tuple[np.ndarray, np.ndar
         for kind, fresh in series:
             gaps = np.diff(np.flatnonzero(fresh))
             counts[kind] += np.bincount(gaps[gaps <= max_gap], minlength=max_gap + 1)[1:]
+        live = (cars[..., PRESENT] > 0.5) & (cars[..., DEMOLISHED] < 0.5) & (cars[..., IN_BOOST] > 0.5)
+        live &= cars[..., BOOST] > 0.01  # (T, P): boosting with boost left
+        pairs = live[:-1] & live[1:]
+        boosting_pairs += int(pairs.sum())
+        boost_changes += int((pairs & (cars[1:, :, BOOST] != cars[:-1, :, BOOST])).sum())
     if counts["car"].sum() == 0:
         raise ValueError(f"no parsed replays with fresh flags under {root}")
     car, ball = counts["car"] / counts["car"].sum(), counts["ball"] / max(counts["ball"].sum(), 1)
+    boost_p = boost_changes / boosting_pairs if boosting_pairs else DEFAULT_BOOST_UPDATE_P
     return car, ball, {"replays": len(shards), "car_gap_counts": counts["car"].tolist(),
-                       "ball_gap_counts": counts["ball"].tolist()}
+                       "ball_gap_counts": counts["ball"].tolist(), "boost_update_p": boost_p,
+                       "boost_pairs": boosting_pairs}
 
 
 def to_tensors(batch, device: torch.device):
@@ -94,14 +105,18 @@ def train(cfg: Config) -> dict:
     rng = np.random.default_rng([cfg.seed, rank])
     main_process = rank == 0
 
-    car_gaps, ball_gaps, gap_info = DEFAULT_CAR_GAPS, DEFAULT_BALL_GAPS, {"source": "defaults (replays.md §3)"}
+    car_gaps, ball_gaps, gap_info = DEFAULT_CAR_GAPS, DEFAULT_BALL_GAPS, {"source": "defaults (replays.md §3)",
+                                                                          "boost_update_p": DEFAULT_BOOST_UPDATE_P}
     if cfg.replays:
         car_gaps, ball_gaps, gap_info = measure_hold_gaps(cfg.replays)
+    if not cfg.hold_boost:
+        gap_info.pop("boost_update_p")  # a config without it: boost is held only with the physics
+    boost_p = gap_info.get("boost_update_p")
     train_data, val_data = SimDataset(list(cfg.sim), "train"), SimDataset(list(cfg.sim), "val")
     val_rng = np.random.default_rng(12345)  # the same validation windows in every run
     val_ids = val_rng.integers(0, len(val_data), cfg.val_samples)
     val_batches = {name: val_data.batch(np.random.default_rng(7), 0, cfg.half_width, p, car_gaps, ball_gaps,
-                                        ids=val_ids, motion=cfg.motion)
+                                        ids=val_ids, motion=cfg.motion, boost_update_p=boost_p)
                    for name, p in (("clean", 0.0), ("corrupt", 1.0))}
 
     model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers,
@@ -133,7 +148,7 @@ def train(cfg: Config) -> dict:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         model.train()
         batch = train_data.batch(rng, cfg.batch_size, cfg.half_width, cfg.corrupt_prob, car_gaps, ball_gaps,
-                                 motion=cfg.motion)
+                                 motion=cfg.motion, boost_update_p=boost_p)
         x, equiv, flags = to_tensors(batch, device)
         action_logits, flag_logits = ddp_model(x)
         loss, parts = idm_loss(action_logits, flag_logits, equiv, flags)
@@ -188,6 +203,8 @@ def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dic
     metrics = metrics_table(last, lambda k: k != "train_loss")
     car_gaps, ball_gaps = np.round(gaps["car"], 4).tolist(), np.round(gaps["ball"], 4).tolist()
     gaps_source = f"{gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays"
+    boost_p = gaps.get("boost_update_p")
+    boost_hold = f"updated on {boost_p:.3f} of frames" if boost_p is not None else "held with the physics only"
     return f"""# IDM model card
 
 Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
@@ -196,7 +213,8 @@ Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) 
 - Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}
 - Trained on simulated shards: {', '.join(map(str, cfg.sim))} ({n_train:,} train / {n_val:,} validation samples)
 - Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
-- Replay-style hold gaps (P of 1..4 frames): cars {car_gaps}, ball {ball_gaps} ({gaps_source})
+- Replay-style hold gaps (P of 1..4 frames): cars {car_gaps}, ball {ball_gaps} ({gaps_source}); boost amount
+  {boost_hold}
 - Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}
 - Command: `{command_line()}`
 

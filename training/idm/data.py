@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.actions import MIRROR, NUM_ACTIONS
-from bot.frame import BALL_FRESH, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, PRESENT
+from bot.frame import BALL_FRESH, BOOST, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, PRESENT
 from training.idm.features import hold_frames, sample_fresh_mask, window_features, window_rows
 from training.storage import read_shard
 
@@ -20,6 +20,12 @@ from training.storage import read_shard
 # Values: rounded from replays.md §3 (cars updated on 43-48% of frames, gaps mostly 2; the ball on 67-84%).
 DEFAULT_CAR_GAPS = np.array([0.10, 0.78, 0.11, 0.01])
 DEFAULT_BALL_GAPS = np.array([0.55, 0.40, 0.05, 0.0])
+# A car's boost amount is replicated far more rarely than its physics: on the 91 parsed replays of
+# ../shared/replays (2016-2026 alike), while a car boosts, so that its true amount falls every frame, the recorded
+# amount changes on only 0.86% of frames (543,966 frame pairs, measured 2026-12-04): it stands still for seconds
+# and then drops by all the boost used since. Updates are drawn as a fresh coin per frame with that rate;
+# `idm-train --replays DIR` measures it again.
+DEFAULT_BOOST_UPDATE_P = 0.0086
 
 
 @dataclass
@@ -77,8 +83,9 @@ class SimDataset:
 
     def batch(self, rng: np.random.Generator, size: int, half_width: int, corrupt_prob: float,
               car_gaps: np.ndarray = DEFAULT_CAR_GAPS, ball_gaps: np.ndarray = DEFAULT_BALL_GAPS,
-              ids: np.ndarray | None = None, motion: bool = False) -> Batch:
-        """A random batch (or the samples `ids`), corrupted with probability corrupt_prob per sample."""
+              ids: np.ndarray | None = None, motion: bool = False, boost_update_p: float | None = None) -> Batch:
+        """A random batch (or the samples `ids`), corrupted with probability corrupt_prob per sample; corrupted
+        samples also hold the boost amount, updated with probability `boost_update_p` per frame, when given."""
         ids = rng.integers(0, len(self), size) if ids is None else np.asarray(ids)
         which = np.searchsorted(self.offsets, ids, side="right") - 1
         parts = [self._gather(self.shards[s], ids[which == s] - self.offsets[s], half_width)
@@ -86,7 +93,7 @@ class SimDataset:
         cars, ball, target, team, inside, action, equiv, flags = (np.concatenate(x) for x in zip(*parts))
         corrupted = rng.random(len(ids)) < corrupt_prob
         if corrupted.any():
-            cars, ball = corrupt(rng, cars, ball, corrupted, car_gaps, ball_gaps)
+            cars, ball = corrupt(rng, cars, ball, corrupted, car_gaps, ball_gaps, boost_update_p)
         x, mirrored = window_features(cars, ball, target, team, inside, motion)
         action = np.where(mirrored, MIRROR[action], action)
         equiv = np.where(mirrored[:, None], equiv[:, MIRROR], equiv)
@@ -106,9 +113,13 @@ class SimDataset:
 
 
 def corrupt(rng: np.random.Generator, cars_bwpf: np.ndarray, ball_bwf: np.ndarray, which_b: np.ndarray,
-            car_gaps: np.ndarray, ball_gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            car_gaps: np.ndarray, ball_gaps: np.ndarray, boost_update_p: float | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Hold each car's and the ball's rows between simulated network updates, in the samples `which_b`; the
-    FRESH / BALL_FRESH columns then say which frames are new samples, as a parsed replay's do."""
+    FRESH / BALL_FRESH columns then say which frames are new samples, as a parsed replay's do. With
+    `boost_update_p`, each car's boost amount is held too, between updates of its own that come with that
+    probability on each frame (replays replicate it far more rarely than physics, so the IDM must not count on
+    seeing the boost used frame by frame)."""
     cars, ball = cars_bwpf.copy(), ball_bwf.copy()
     idx = np.flatnonzero(which_b)
     b, w, p, f = cars[idx].shape
@@ -116,6 +127,8 @@ def corrupt(rng: np.random.Generator, cars_bwpf: np.ndarray, ball_bwf: np.ndarra
     per_car = cars[idx].transpose(0, 2, 1, 3).reshape(b * p, w, f)  # (B*P, W, F)
     held = hold_frames(per_car, fresh_bpw.reshape(b * p, w))
     held[..., FRESH] = fresh_bpw.reshape(b * p, w) & (held[..., PRESENT] > 0.5)
+    if boost_update_p is not None:
+        held[..., BOOST] = hold_frames(per_car[..., BOOST], rng.random((b * p, w)) < boost_update_p)
     cars[idx] = held.reshape(b, p, w, f).transpose(0, 2, 1, 3)
     ball_fresh = sample_fresh_mask(rng, (b, w), ball_gaps)
     ball[idx] = hold_frames(ball[idx], ball_fresh)
