@@ -23,9 +23,10 @@ def random_recorded(rng: np.random.Generator, n: int) -> np.ndarray:
     return rec
 
 
-def satisfied(action: np.ndarray, rec: np.ndarray, constrain: tuple[str, ...]) -> np.ndarray:
+def satisfied(action: np.ndarray, rec: np.ndarray, constrain: tuple[str, ...], prev: np.ndarray | None = None
+              ) -> np.ndarray:
     """(N,) bool, checked per frame against the table (independent of the vectorised mask)."""
-    values = recorded_values(rec)
+    values = recorded_values(rec, prev)
     ok = np.ones(len(action), bool)
     for name in constrain:
         v = values[name]
@@ -93,7 +94,7 @@ def test_label_honours_constrain_and_keys_the_resume_on_it(labelled_replay, tmp_
     rows, slots = np.nonzero(action >= 0)
     assert np.array_equal(action >= 0, np.asarray(plain["action_tp"]) >= 0)  # the same frames get labels
     assert (cars[rows, slots, PRESENT] > 0.5).all()
-    assert satisfied(action[rows, slots], cars[rows, slots], CONSTRAINABLE).all()
+    assert satisfied(action[rows, slots], cars[rows, slots], CONSTRAINABLE, cars[np.maximum(rows - 1, 0), slots]).all()
     assert (action != np.asarray(plain["action_tp"])).any()
 
     mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
@@ -103,3 +104,18 @@ def test_label_honours_constrain_and_keys_the_resume_on_it(labelled_replay, tmp_
     assert other["constrain"] == [] and read_json(tmp_path / "labels" / name / "meta.json")["constrain"] == []
     relabelled, _ = read_shard(tmp_path / "labels" / name)
     assert np.array_equal(np.asarray(relabelled["action_tp"]), np.asarray(plain["action_tp"]))
+
+
+def test_recorded_jump_is_a_press_only_where_a_dodge_or_double_jump_starts():
+    """The first jump's component counts while active (the button is held); a dodge's or double jump's stays
+    active for the whole move, so with the previous frame given only its first frame counts as a press."""
+    t = 8
+    rec = np.zeros((t, CAR_F), np.float32)
+    rec[0:2, IN_JUMP] = 1.0  # held jump, frames 0-1
+    rec[3:7, IN_DODGE] = 1.0  # a dodge from frame 3
+    rec[7, IN_DOUBLE_JUMP] = 1.0
+    prev = np.concatenate([rec[:1] * 0, rec[:-1]])
+    np.testing.assert_array_equal(recorded_values(rec, prev)["jump"], [1, 1, 0, 1, 0, 0, 0, 1])
+    np.testing.assert_array_equal(recorded_values(rec)["jump"], [1, 1, 0, 1, 1, 1, 1, 1])  # any active component
+    held = recorded_values(rec, rec)["jump"]  # the jump component is not edge-read: a held jump stays a press
+    np.testing.assert_array_equal(held, [1, 1, 0, 0, 0, 0, 0, 0])

@@ -12,17 +12,12 @@ import torch
 from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE
-from bot.frame import DEMOLISHED, FRESH, IN_BOOST, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
+from bot.frame import DEMOLISHED, FRESH
 from training.cli import arg
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import ACTION_COLUMN, label_arrays, load_idm, recorded_values, replay_targets
 from training.idm.metrics import batch_metrics, per_control_match, predict
 from training.storage import read_json, read_shard, write_json
-
-# an input is scored where the replay records it (jump: the first-jump component's column)
-RECORDED_COLUMN = {"throttle": IN_THROTTLE, "steer": IN_STEER, "boost": IN_BOOST, "jump": IN_JUMP,
-                   "handbrake": IN_HANDBRAKE}
-
 
 @dataclass(frozen=True)
 class Config:
@@ -37,21 +32,30 @@ class Config:
 
 
 def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slots: np.ndarray,
-                     lag: int = 0) -> dict[str, tuple[int, int]]:
+                     lag: int = 0, ground: np.ndarray | None = None) -> dict[str, tuple[int, int]]:
     """(agreeing, counted) per input on fresh frames of non-demolished cars, recorded inputs taken `lag` frames
-    after the labelled frame. Recorded values are read as labelling reads them (`recorded_values`)."""
+    after the labelled frame. Recorded values are read as labelling reads them (`recorded_values`: jump as
+    presses); `jump_component` scores jump against any active jump component instead (the reading before
+    2026-12-04). With `ground` (T, P) bool, each input is also scored on the ground and in the air apart
+    (`<input>_ground`, `<input>_air`): in the air the table ties throttle to boost and steer to yaw."""
     src = rows + lag
     ok = (src >= 0) & (src < len(cars))
     rows, slots, src = rows[ok], slots[ok], src[ok]
-    car, rec = cars[rows, slots], cars[src, slots]
+    car, rec, prev = cars[rows, slots], cars[src, slots], cars[np.maximum(src - 1, 0), slots]
     keep = (car[:, FRESH] > 0.5) & (car[:, DEMOLISHED] < 0.5) & (action[rows, slots] >= 0)
     pred = ACTION_TABLE[action[rows, slots]]  # (N, 8)
-    values = recorded_values(rec)
+    values = recorded_values(rec, prev)
+    values["jump_component"] = recorded_values(rec)["jump"]
     out = {}
-    for name, column in RECORDED_COLUMN.items():
-        agree = pred[:, ACTION_COLUMN[name]] == values[name]
-        counted = keep & np.isfinite(rec[:, column])
+    for name, value in values.items():
+        column = ACTION_COLUMN["jump" if name == "jump_component" else name]
+        agree = pred[:, column] == value
+        counted = keep & np.isfinite(value)
         out[name] = (int((agree & counted).sum()), int(counted.sum()))
+        if ground is not None and name != "jump_component":
+            on = ground[rows, slots]
+            for where, mask in (("ground", on), ("air", ~on)):
+                out[f"{name}_{where}"] = (int((agree & counted & mask).sum()), int((counted & mask).sum()))
     return out
 
 
@@ -64,8 +68,9 @@ def evaluate_replays(model, cfg_model, root: Path, max_lag: int, device) -> dict
         labels = label_arrays(model, cfg_model, arrays, device)
         rows, slots, _, _ = replay_targets(arrays)
         cars = np.asarray(arrays["cars_tpf"])
+        ground = labels["flags_tp3"][..., 0] > 0.5  # the IDM's own on_ground: replays do not record it
         for lag in totals:
-            scores = replay_agreement(labels["action_tp"], cars, rows, slots, lag)
+            scores = replay_agreement(labels["action_tp"], cars, rows, slots, lag, ground)
             for name, (a, n) in scores.items():
                 prev = totals[lag].get(name, (0, 0))
                 totals[lag][name] = (prev[0] + a, prev[1] + n)

@@ -65,9 +65,14 @@ def parse_constrain(values: tuple[str, ...] | list[str] | str) -> tuple[str, ...
     return tuple(n for n in CONSTRAINABLE if n in names)
 
 
-def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
+def recorded_values(rec_nf: np.ndarray, prev_nf: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """(N, F) car rows -> per input (N,) float: the recorded value in the table's terms (-1/0/1 or 0/1, to compare
-    with ACTION_TABLE[:, ACTION_COLUMN[name]]), NaN where unknown. Jump counts any active jump component."""
+    with ACTION_TABLE[:, ACTION_COLUMN[name]]), NaN where unknown.
+
+    Jump is read off the jump components, which replays record instead of the button: the first jump's is
+    active while the button is held (1-6 frames on the corpus), but a double jump's or a dodge's stays active
+    for the whole move after one press (~3 and ~15 frames). Given `prev_nf` (the same cars one frame earlier),
+    those two count only on the frame they start, as the button does; without it any active component counts."""
     rec_nf = np.asarray(rec_nf, np.float32)
 
     def axis(x: np.ndarray) -> np.ndarray:
@@ -77,7 +82,10 @@ def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
         return np.where(np.isfinite(x), (x > 0.5).astype(np.float32), np.nan)
 
     jumps = rec_nf[:, [IN_JUMP, IN_DOUBLE_JUMP, IN_DODGE]]
-    jump = np.where(np.isfinite(jumps).any(-1), (np.nan_to_num(jumps) > 0.5).any(-1).astype(np.float32), np.nan)
+    active = np.nan_to_num(jumps) > 0.5
+    if prev_nf is not None:  # double jump and dodge: only their first frame is a press
+        active[:, 1:] &= ~(np.nan_to_num(np.asarray(prev_nf, np.float32)[:, [IN_DOUBLE_JUMP, IN_DODGE]]) > 0.5)
+    jump = np.where(np.isfinite(jumps).any(-1), active.any(-1).astype(np.float32), np.nan)
     return {"throttle": axis(rec_nf[:, IN_THROTTLE]), "steer": axis(rec_nf[:, IN_STEER]),
             "boost": button(rec_nf[:, IN_BOOST]), "jump": jump, "handbrake": button(rec_nf[:, IN_HANDBRAKE])}
 
@@ -85,10 +93,12 @@ def recorded_values(rec_nf: np.ndarray) -> dict[str, np.ndarray]:
 ACTION_COLUMN = {"throttle": THROTTLE, "steer": STEER, "boost": BOOST_BUTTON, "jump": JUMP, "handbrake": HANDBRAKE}
 
 
-def consistent_actions(rec_nf: np.ndarray, constrain: tuple[str, ...]) -> np.ndarray:
-    """(N, F) recorded car rows -> (N, A) bool: actions agreeing with every constrained input that is known
-    (finite) in that row; rows that do not choose an input freely (FREE_ROWS) are not restricted by it."""
-    values = recorded_values(rec_nf)
+def consistent_actions(rec_nf: np.ndarray, constrain: tuple[str, ...], prev_nf: np.ndarray | None = None
+                       ) -> np.ndarray:
+    """(N, F) recorded car rows (and the same cars a frame earlier, for jump presses: `recorded_values`) ->
+    (N, A) bool: actions agreeing with every constrained input that is known (finite) in that row; rows that do
+    not choose an input freely (FREE_ROWS) are not restricted by it."""
+    values = recorded_values(rec_nf, prev_nf)
     allowed = np.ones((len(rec_nf), NUM_ACTIONS), bool)
     for name in parse_constrain(constrain):
         v = values[name][:, None]  # (N, 1)
@@ -139,7 +149,8 @@ def label_arrays(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: t
     flags = np.zeros((t_n, p_n, 3), np.float16)
     rows, slots, p, f = replay_probs(model, cfg, arrays, device, chunk)
     if constrain:
-        best, _ = constrained_argmax(p, consistent_actions(np.asarray(cars[rows, slots]), constrain))
+        prev = np.asarray(cars[np.maximum(rows - 1, 0), slots])
+        best, _ = constrained_argmax(p, consistent_actions(np.asarray(cars[rows, slots]), constrain, prev))
     else:
         best = p.argmax(-1)
     action[rows, slots] = best
