@@ -308,3 +308,33 @@ def test_candidate_flip_rule_is_the_rules_plus_free_air_stick_while_flipping():
     rest = np.delete(np.arange(8), [PITCH, YAW, ROLL, 1, 7])  # in the air steer and handbrake never count
     same_rest = (ACTION_TABLE[:, None, rest] == ACTION_TABLE[None, :, rest]).all(-1)
     np.testing.assert_array_equal(classes[1], same_rest)  # flipping: only throttle, jump and boost tell apart
+
+
+def test_analog_inputs_keep_the_row_as_label_and_resimulate():
+    """analog_share scales ground rows' steer/yaw and throttle partway (within [0.15, 1]); the label stays the
+    row, the simulator really applies the partial values, a re-simulation draws the same scales, and share 0
+    leaves the data exactly as before (the draws come from a stream of their own)."""
+    from bot.actions import ACTION_TABLE, STEER, THROTTLE, YAW
+    from training.sim.recorder import GROUND_ROWS, analog_controls
+    rng = np.random.default_rng(0)
+    chosen = rng.integers(0, NUM_ACTIONS, 20000)
+    controls, scaled = analog_controls(chosen, rng, 0.5)
+    rows = ACTION_TABLE[chosen]
+    assert not scaled[~GROUND_ROWS[chosen]].any() and 0.45 < scaled[GROUND_ROWS[chosen]].mean() < 0.55
+    np.testing.assert_array_equal(controls[~scaled], rows[~scaled])
+    steer = np.abs(controls[scaled & (rows[:, STEER] != 0), STEER])
+    assert steer.min() >= 0.15 and steer.max() <= 1 and steer.std() > 0.2
+    np.testing.assert_array_equal(np.sign(controls), np.sign(rows))  # the signs are the label's
+    np.testing.assert_array_equal(controls[:, YAW], controls[:, STEER])  # ground rows steer = yaw, scaled alike
+    assert (np.abs(controls[scaled & (rows[:, 6] > 0), THROTTLE]) == 1).all()  # boosting keeps full throttle
+
+    analog = replace(SMALL, analog_share=0.5)
+    arrays, _ = run_shard(analog, 1, make_teacher(analog))
+    _check_labels(arrays)  # every label a row, inside its mask (run_shard raises on controls that did not hold)
+    again = replay_shard(analog, 1, arrays)
+    for name in ("cars_tpf", "ball_tf", "action_tp"):
+        np.testing.assert_array_equal(again[name], arrays[name], err_msg=name)
+    plain, _ = run_shard(SMALL, 1, make_teacher(SMALL))
+    assert not np.array_equal(plain["cars_tpf"], arrays["cars_tpf"])  # partial inputs drive differently
+    zero, _ = run_shard(replace(SMALL, analog_share=0.0), 1, make_teacher(SMALL))
+    np.testing.assert_array_equal(zero["cars_tpf"], plain["cars_tpf"])

@@ -51,6 +51,9 @@ class Config:
                                    "by a uniform random action with that probability")
     lag_ticks: int = arg(4, "Nexto: ticks from observation to action (0, 4 or 8; its RLBot bot has 7)")
     random_hold_mean_s: float = arg(0.3, "random teacher: mean time an action is held, s")
+    analog_share: float = arg(0.0, "share of decisions on a ground row (the 24 driving rows) whose steer/yaw and "
+                                   "throttle are scaled by U[0.15, 1] each, as human sticks and triggers move "
+                                   "partway; the label stays the row, i.e. the inputs' signs")
     progress: bool = arg(True, "show a tqdm progress bar")
 
 

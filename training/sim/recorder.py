@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import RocketSim as rs
 
-from bot.actions import ACTION_TABLE, NOOP_ACTION, NUM_ACTIONS, equivalent_actions, nearest_action
+from bot.actions import (
+    ACTION_TABLE, BOOST_BUTTON, NOOP_ACTION, NUM_ACTIONS, STEER, THROTTLE, YAW, equivalent_actions, nearest_action,
+)
 from bot.constants import FRAME_RATE, NUM_BOOST_PADS, TICKS_PER_FRAME
 from bot.frame import (
     BALL_F, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, GAME_F, HAS_FLIP, HAS_JUMP, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE,
@@ -34,9 +36,12 @@ if TYPE_CHECKING:
 SLOTS = 6  # fixed car slots: 3 blue, then 3 orange
 TEAM_P = np.array([0, 0, 0, 1, 1, 1], np.int8)
 END_TIME_LIMIT, END_BLUE_GOAL, END_ORANGE_GOAL, END_SHARD = 0, 1, 2, 3  # episode_end_e codes
-CONTROLS = [rs.CarControls(throttle=float(r[0]), steer=float(r[1]), pitch=float(r[2]), yaw=float(r[3]),
-                           roll=float(r[4]), jump=bool(r[5] > 0), boost=bool(r[6] > 0), handbrake=bool(r[7] > 0))
-            for r in ACTION_TABLE]
+def _car_controls(r: np.ndarray) -> rs.CarControls:
+    return rs.CarControls(throttle=float(r[0]), steer=float(r[1]), pitch=float(r[2]), yaw=float(r[3]),
+                          roll=float(r[4]), jump=bool(r[5] > 0), boost=bool(r[6] > 0), handbrake=bool(r[7] > 0))
+
+
+CONTROLS = [_car_controls(r) for r in ACTION_TABLE]
 
 
 def make_light_arena(team_size: int, seed: int) -> rs.Arena:
@@ -94,11 +99,12 @@ def equiv_code(cars_bf: np.ndarray) -> np.ndarray:
 EQUIV_PACKED = _equiv_table()
 
 
-def label_actions(applied_b8: np.ndarray, chosen_b: np.ndarray) -> np.ndarray:
-    """(B,) table row of the controls the simulator applied: `nearest_action`, which for controls equal to the
-    chosen row (all of them, unless something went wrong) is the chosen action, so only the others are searched."""
+def label_actions(applied_b8: np.ndarray, chosen_b: np.ndarray, set_b8: np.ndarray | None = None) -> np.ndarray:
+    """(B,) table row of the controls the simulator applied: the chosen action where they equal the controls
+    set (`set_b8`, default the chosen rows; analog ones keep their row's label), else `nearest_action`
+    (only if something went wrong)."""
     label = np.array(chosen_b, np.int64)
-    off = ~(applied_b8 == ACTION_TABLE[label]).all(1)
+    off = ~(applied_b8 == (ACTION_TABLE[label] if set_b8 is None else set_b8)).all(1)
     if off.any():
         label[off] = nearest_action(applied_b8[off])
     return label
@@ -121,6 +127,26 @@ class ReplayTeacher(Teacher):
         return self.actions[:, self.calls - 1]
 
 
+GROUND_ROWS = np.arange(NUM_ACTIONS) < 24  # the driving rows: throttle, steer (= yaw), boost, handbrake
+ANALOG_MIN = 0.15  # smallest analog scale: above the 0.1 dead zone replays' recorded inputs are read with
+
+
+def analog_controls(chosen_n: np.ndarray, rng: np.random.Generator, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) chosen rows -> (n, 8) controls to set and (n,) bool "scaled": on a `share` of the ground rows, steer
+    and yaw are scaled by one U[ANALOG_MIN, 1] draw and throttle (without boost) by another, as a human's stick
+    and trigger often rest partway. The draws come every decision for every car, so the stream does not depend
+    on the actions and a re-simulation from the recorded labels draws the same."""
+    draw_n3 = rng.random((len(chosen_n), 3))
+    controls = ACTION_TABLE[chosen_n].copy()
+    scaled = (draw_n3[:, 0] < share) & GROUND_ROWS[chosen_n]
+    steer_scale = ANALOG_MIN + (1 - ANALOG_MIN) * draw_n3[:, 1]
+    throttle_scale = np.where(controls[:, BOOST_BUTTON] > 0, 1.0, ANALOG_MIN + (1 - ANALOG_MIN) * draw_n3[:, 2])
+    controls[scaled, STEER] *= steer_scale[scaled]
+    controls[scaled, YAW] *= steer_scale[scaled]
+    controls[scaled, THROTTLE] *= throttle_scale[scaled]
+    return controls.astype(np.float32), scaled
+
+
 def shard_rngs(seed: int, shard_index: int) -> tuple[np.random.Generator, ...]:
     """Three independent streams: the world (modes, start states, episode lengths), the teacher, and the spawn
     spots of demolished cars (BatchReader; a stream of its own, so a demolition shifts no other draw)."""
@@ -134,6 +160,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
     `probe(step, arenas)`, if given, sees every arena with this step's controls set and before it is stepped
     (benchmarks/idm_physics_equiv.py branches the simulator there); it must leave the arenas as they are."""
     world, teacher_rng, respawn_rng = shard_rngs(cfg.seed, shard_index)
+    analog_rng = np.random.default_rng([cfg.seed, shard_index, 3])  # its own stream: the others stay as they were
     g_count, steps = cfg.arenas, int(round(cfg.shard_seconds * FRAME_RATE))
     mix = StartMix(kickoff=cfg.kickoff_share, car_ground=cfg.car_ground_share, car_wall=cfg.car_wall_share,
                    ball_speed_max=cfg.ball_speed_max)
@@ -201,14 +228,15 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
             teacher.start_episodes(new_episode, now, teacher_rng)
         chosen = (np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS)[g_idx, p_idx]  # (n,)
 
-        for car, a in zip(all_cars, chosen.tolist()):
-            car.set_controls(CONTROLS[a])
+        set_controls, scaled = analog_controls(chosen, analog_rng, cfg.analog_share)
+        for car, a, c, analog in zip(all_cars, chosen.tolist(), set_controls, scaled.tolist()):
+            car.set_controls(_car_controls(c) if analog else CONTROLS[a])
         if probe is not None:
             probe(s, arenas)
         applied = reader.step(TICKS_PER_FRAME, cur_cars, cur_ball, cur_pads)  # (n, 8); the arenas are independent
 
         # labels: what the simulator applied during these 4 ticks
-        label = label_actions(applied, chosen)
+        label = label_actions(applied, chosen, set_controls)
         # a car demolished before or after these ticks: its last_controls freeze at the demo, so keep the set action
         demoed = (cars[g_idx, s, p_idx, DEMOLISHED] > 0) | (cur_cars[g_idx, p_idx, DEMOLISHED] > 0)
         label = np.where(demoed, chosen, label)
