@@ -338,3 +338,19 @@ def test_analog_inputs_keep_the_row_as_label_and_resimulate():
     assert not np.array_equal(plain["cars_tpf"], arrays["cars_tpf"])  # partial inputs drive differently
     zero, _ = run_shard(replace(SMALL, analog_share=0.0), 1, make_teacher(SMALL))
     np.testing.assert_array_equal(zero["cars_tpf"], plain["cars_tpf"])
+
+
+def test_a_field_added_later_at_its_neutral_value_keeps_older_jobs_current(tmp_path):
+    """analog_share came after data sets were made: at 0 it is left out of the manifest's config and of the
+    pipeline's stamp, so a folder simulated before it resumes (skips) instead of being refused or remade."""
+    from training import pipeline
+    from training.simulate import data_config
+    assert "analog_share" not in data_config(SMALL) and data_config(replace(SMALL, analog_share=0.5))["analog_share"]
+    stage = pipeline.Stage("simulate", SMALL, (), (), lambda: None)
+    assert "analog_share" not in pipeline.stamp_record(stage)["config"]
+    assert pipeline.stamp_record(replace(stage, config=replace(SMALL, analog_share=0.5)))["config"]["analog_share"]
+    cfg = replace(SMALL, seconds=2.0, out=tmp_path)
+    main(cfg)
+    main(replace(cfg, analog_share=0.0))  # same job: resumes over the finished shards
+    with pytest.raises(SystemExit, match="different job"):
+        main(replace(cfg, analog_share=0.5))

@@ -401,9 +401,12 @@ def _without_volatile(value):
 
 
 def stamp_record(stage: Stage) -> dict:
-    """What makes a stage's outputs current: its config (minus execution-only fields) and its inputs' hashes."""
+    """What makes a stage's outputs current: its config (minus execution-only fields, and fields added later
+    while at the value that reproduces earlier outputs: a config's ADDED_LATER) and its inputs' hashes."""
     raw = asdict(stage.config) if dataclasses.is_dataclass(stage.config) else dict(stage.config)
-    config = json.loads(json.dumps({k: v for k, v in raw.items() if k not in EXECUTION_ONLY}, default=str))
+    neutral = getattr(stage.config, "ADDED_LATER", {})
+    kept = {k: v for k, v in raw.items() if k not in EXECUTION_ONLY and not (k in neutral and v == neutral[k])}
+    config = json.loads(json.dumps(kept, default=str))
     return {"config": config, "inputs": {str(p): fingerprint(p) for p in stage.inputs}}
 
 

@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from tqdm import tqdm
@@ -56,6 +57,8 @@ class Config:
                                    "partway; the label stays the row, i.e. the inputs' signs")
     progress: bool = arg(True, "show a tqdm progress bar")
 
+    ADDED_LATER: ClassVar[dict] = {"analog_share": 0.0}  # field -> the value that reproduces the data of before
+
 
 def resolve_path(path: Path) -> Path:
     from training.teachers.nexto import REPO_ROOT
@@ -83,8 +86,10 @@ def shard_name(index: int) -> str:
 
 
 def data_config(cfg: Config) -> dict:
-    """The config fields that determine the data (compared when a job resumes)."""
-    d = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
+    """The config fields that determine the data (compared when a job resumes). Fields added later are left out
+    while they hold the value that makes the data of before (Config.ADDED_LATER), so older jobs stay current."""
+    d = {k: v for k, v in asdict(cfg).items()
+         if k not in _RUN_ONLY and not (k in cfg.ADDED_LATER and v == cfg.ADDED_LATER[k])}
     d["teacher_path"] = str(d["teacher_path"])
     d["team_size_weights"], d["nexto_betas"] = list(cfg.team_size_weights), list(cfg.nexto_betas)
     return d
