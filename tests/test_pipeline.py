@@ -76,6 +76,9 @@ def test_tiny_pipeline_writes_every_stage_output_and_the_report(tiny_run):
                     "## Behaviour cloning", "## Arena fine-tuning", "## Matches in the simulated arena"):
         assert heading in report
     assert "control_acc.throttle" in report and "flag_acc.on_ground" in report
+    rep = idm_eval["replay"]
+    assert (f"| boost | {rep['boost_agree']:.3f} | {rep['boost_ground_agree']:.3f} | {rep['boost_air_agree']:.3f} |"
+            in report)  # one row per input, ground and air beside it
     summary = json.loads((work / "evaluate/results.json").read_text())["summary"]
     assert (f"touched the ball first after {summary['a_kickoff_first_touch_rate']:.0%} of kickoffs; goals within 10 s"
             f" of a kickoff: {summary['a_quick_goals']} ours, {summary['b_quick_goals']} theirs.") in report

@@ -119,10 +119,17 @@ def section_replay_agreement(rep: dict | None, out: Path) -> str:
     from training.plots import plt
     if not rep:
         return "### Agreement with recorded replay inputs\n\nNot evaluated."
-    keys = [k for k in rep if k.endswith("_agree") and rep[k] is not None]
+    keys = [k for k in rep if k.endswith("_agree") and rep[k] is not None
+            and not k.endswith(("_ground_agree", "_air_agree"))]
+
+    def cell(key: str) -> str:
+        return f"{rep[key]:.3f}" if rep.get(key) is not None else "–"
+
     lines = ["### Agreement with recorded replay inputs", "",
-             f"{rep.get('replays', 0)} replays, {rep.get('frames', 0):,} player-frames (lag 0):", "",
-             "| input | agreement |", "|---|---|"] + [f"| {k[:-6]} | {rep[k]:.3f} |" for k in keys]
+             f"{rep.get('replays', 0)} replays, {rep.get('frames', 0):,} player-frames (lag 0; ground / air by the "
+             "IDM's on_ground):", "", "| input | agreement | on the ground | in the air |", "|---|---|---|---|"]
+    lines += [f"| {k[:-6]} | {rep[k]:.3f} | {cell(k[:-6] + '_ground_agree')} | {cell(k[:-6] + '_air_agree')} |"
+              for k in keys]
     fig, (ax_b, ax_l) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
     _bars(ax_b, [k[:-6] for k in keys], {"agreement": [rep[k] for k in keys]}, "agreement")
     ax_b.set_ylim(0, 1)
