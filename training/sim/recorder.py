@@ -228,9 +228,14 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
             teacher.start_episodes(new_episode, now, teacher_rng)
         chosen = (np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS)[g_idx, p_idx]  # (n,)
 
-        set_controls, scaled = analog_controls(chosen, analog_rng, cfg.analog_share)
-        for car, a, c, analog in zip(all_cars, chosen.tolist(), set_controls, scaled.tolist()):
-            car.set_controls(_car_controls(c) if analog else CONTROLS[a])
+        if cfg.analog_share > 0:
+            set_controls, scaled = analog_controls(chosen, analog_rng, cfg.analog_share)
+            for car, a, c, analog in zip(all_cars, chosen.tolist(), set_controls, scaled.tolist()):
+                car.set_controls(_car_controls(c) if analog else CONTROLS[a])
+        else:  # the table rows as they are (no draws: nothing else reads this stream)
+            set_controls = None
+            for car, a in zip(all_cars, chosen.tolist()):
+                car.set_controls(CONTROLS[a])
         if probe is not None:
             probe(s, arenas)
         applied = reader.step(TICKS_PER_FRAME, cur_cars, cur_ball, cur_pads)  # (n, 8); the arenas are independent
