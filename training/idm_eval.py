@@ -46,14 +46,14 @@ def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slo
     pred = ACTION_TABLE[action[rows, slots]]  # (N, 8)
     values = recorded_values(rec, prev)
     values["jump_component"] = recorded_values(rec)["jump"]
+    on = ground[rows, slots] if ground is not None else None
     out = {}
     for name, value in values.items():
         column = ACTION_COLUMN["jump" if name == "jump_component" else name]
         agree = pred[:, column] == value
         counted = keep & np.isfinite(value)
         out[name] = (int((agree & counted).sum()), int(counted.sum()))
-        if ground is not None and name != "jump_component":
-            on = ground[rows, slots]
+        if on is not None and name != "jump_component":
             for where, mask in (("ground", on), ("air", ~on)):
                 out[f"{name}_{where}"] = (int((agree & counted & mask).sum()), int((counted & mask).sum()))
     return out
