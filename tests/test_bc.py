@@ -74,3 +74,20 @@ def test_self_motion_noise_blurs_only_the_players_own_spin_and_slip():
             assert abs(glob[:, spin].std().item() - spin_std) < 0.02
         if slip_std:
             assert abs(glob[:, slip].std().item() - slip_std) < 0.02
+
+
+def test_rebuilt_boost_changes_only_boost_and_only_downwards(labelled_replay):
+    """Samples with the boost amount rebuilt between the replay's updates differ from the recorded ones in the
+    boost columns only (own car and other cars), and only by boost used: never above the held amount."""
+    from bot.obs import C_BOOST, G_SELF
+    replays, labels, _ = labelled_replay
+    held, rebuilt = load_bc_samples(replays, labels, reconstruct=False), load_bc_samples(replays, labels)
+    np.testing.assert_array_equal(held.action_b, rebuilt.action_b)
+    own = G_SELF.start + C_BOOST
+    not_own = np.arange(held.glob_bf.shape[1]) != own
+    np.testing.assert_array_equal(held.glob_bf[:, not_own], rebuilt.glob_bf[:, not_own])
+    not_boost = np.arange(held.others_bof.shape[2]) != C_BOOST
+    np.testing.assert_array_equal(held.others_bof[..., not_boost], rebuilt.others_bof[..., not_boost])
+    lower = held.glob_bf[:, own] - rebuilt.glob_bf[:, own]
+    assert (lower >= -1e-6).all() and (lower > 0.02).mean() > 0.1, (lower > 0.02).mean()
+    assert (held.others_bof[..., C_BOOST] - rebuilt.others_bof[..., C_BOOST] >= -1e-6).all()

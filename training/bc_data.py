@@ -3,7 +3,8 @@
 Kept: frames in kickoff-to-goal play where the acting player is present, not demolished, labelled, and its
 physics were freshly replicated in that frame (FRESH). Dropped: kickoff standing-still frames (ball at the
 centre, the car not moving, the label without throttle). Every car's on_ground / has_jump / has_flip comes
-from the IDM (replays do not carry them), as the bot will read them from the packet at play time.
+from the IDM (replays do not carry them), as the bot will read them from the packet at play time. Every car's
+boost amount is rebuilt between the replay's rare updates of it (`reconstruct_boost`): the bot reads it exactly.
 """
 
 import hashlib
@@ -14,8 +15,11 @@ import numpy as np
 
 from bot.actions import ACTION_TABLE, MIRROR, NOOP_ACTION, THROTTLE
 from bot.constants import PAD_PERM_FLIP_X
-from bot.frame import DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, PRESENT, VEL, reflect_rows
+from bot.frame import (
+    BOOST, DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, IN_BOOST, ON_GROUND, POS, PRESENT, VEL, reflect_rows,
+)
 from bot.obs import build_obs
+from training.replays.frames import reconstruct_boost
 from training.storage import read_shard
 
 
@@ -36,11 +40,13 @@ def is_validation_replay(name: str, every: int = 10) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
 
 
-def replay_samples(arrays: dict, labels: dict, mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,)).
 
     `mirror` gives the same play in a world mirrored left-right (x negated, pads and actions mirrored): humans
     are not perfectly symmetric, but the game is, and the mirrored copy doubles the data a small corpus offers.
+    `reconstruct` rebuilds every car's boost amount between the replay's updates of it (else: held, stale).
     """
     cars = np.array(arrays["cars_tpf"], np.float32)  # (T, P, F), a copy: flags are overwritten below
     ball, pads = np.asarray(arrays["ball_tf"]), np.asarray(arrays["pads_tk"])
@@ -49,6 +55,8 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False) -> tuple[np
     action = np.asarray(labels["action_tp"]).astype(np.int64)  # (T, P), -1 = unlabelled
     flags = np.asarray(labels["flags_tp3"], np.float32)  # (T, P, 3)
     cars[..., [ON_GROUND, HAS_JUMP, HAS_FLIP]] = (flags > 0.5).astype(np.float32)
+    if reconstruct:
+        cars[..., BOOST] = reconstruct_boost(cars[..., BOOST], cars[..., IN_BOOST])
 
     keep = ((segment_t[:, None] >= 0) & (cars[..., PRESENT] > 0.5) & (cars[..., FRESH] > 0.5)
             & (cars[..., DEMOLISHED] < 0.5) & (action >= 0))  # (T, P)
@@ -68,7 +76,7 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False) -> tuple[np
     return glob, others, target
 
 
-def load_bc_samples(replays: Path, labels: Path, mirror: bool = False) -> BCSamples:
+def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstruct: bool = True) -> BCSamples:
     """All usable samples of every labelled replay (and their mirrored copies with `mirror`)."""
     names = sorted(p.name for p in Path(labels).iterdir() if (p / "meta.json").is_file())
     if not names:
@@ -78,7 +86,7 @@ def load_bc_samples(replays: Path, labels: Path, mirror: bool = False) -> BCSamp
         arrays, _ = read_shard(Path(replays) / name)
         lab, _ = read_shard(Path(labels) / name)
         for flip in (False, True) if mirror else (False,):
-            g, o, a = replay_samples(arrays, lab, mirror=flip)
+            g, o, a = replay_samples(arrays, lab, mirror=flip, reconstruct=reconstruct)
             globs.append(g)
             others.append(o)
             actions.append(a)

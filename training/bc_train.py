@@ -8,6 +8,7 @@ hash of their name. Metrics: top-1 / top-5 action accuracy and per-control accur
 
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,9 @@ class Config:
                                         "(normalised units) in training batches, against copying the last input "
                                         "(docs/bc.md)")
     slip_noise: float = arg(0.0, "the same for the player's sideways velocity in its own axes (reveals powerslides)")
+    reconstruct_boost: bool = arg(True, "show every car's boost amount rebuilt between the replay's rare updates "
+                                        "from its recorded boost flag, as the bot reads it exactly at play time "
+                                        "(off: the replay's stale amount, as before 2026-12-05)")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
@@ -55,6 +59,8 @@ class Config:
     threads: int = arg(0, "torch CPU threads (0 = torch default)")
     resume: bool = arg(False, "continue from <out>/checkpoint")
     export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
+
+    ADDED_LATER: ClassVar[dict] = {"reconstruct_boost": False}  # field -> the value that reproduces earlier runs
 
 
 def add_self_motion_noise(glob_bf: torch.Tensor, spin_std: float, slip_std: float = 0.0) -> None:
@@ -88,7 +94,7 @@ def train(cfg: Config) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + env.rank)
     rng = np.random.default_rng([cfg.seed, env.rank])
-    data = load_bc_samples(cfg.replays, cfg.labels, mirror=cfg.mirror)
+    data = load_bc_samples(cfg.replays, cfg.labels, mirror=cfg.mirror, reconstruct=cfg.reconstruct_boost)
     val_replay = np.array([is_validation_replay(n) for n in data.replays])
     if not val_replay.any() or val_replay.all():  # tiny corpora: hold out the smallest replay
         val_replay[:] = False
@@ -197,7 +203,7 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
 - hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action},
   mirrored copies: {cfg.mirror}, self-motion noise: {cfg.self_motion_noise}, slip noise: {cfg.slip_noise},
-  steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+  boost amounts rebuilt between the replay's updates: {cfg.reconstruct_boost}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
 - Command: `{command_line()}`
 
 ## Held-out metrics (step {last.get('step', 0)})

@@ -95,6 +95,39 @@ def hold(frame_e: np.ndarray, value_ef: np.ndarray, num_frames: int, default: fl
     return out
 
 
+BOOST_USED_PER_FRAME = 33.3 / 100 / 30  # 0..1 units: a boosting car uses 33.3 boost per second, at 30 Hz
+
+
+def reconstruct_boost(boost_tp: np.ndarray, boosting_tp: np.ndarray) -> np.ndarray:
+    """The boost amount between a replay's rare updates of it, rebuilt from the boost flag it records.
+
+    Replays replicate a car's boost amount on under 1% of the frames where it boosts: the recorded amount stands
+    still for seconds, then drops by all the boost used since (docs/idm.md). The bot reads the exact amount from
+    the packet, so the policy's training observation uses this instead. Between two updates the amount falls
+    only on frames the replay records boosting: spread over them when the next update shows a drop (so both
+    updates are met exactly), else at the game's rate from the last update (a pad pickup came in between).
+    NaN (never replicated) stays NaN. Only for the policy: the IDM must not see it, since it is built from the
+    recorded boost flag that the IDM's replay agreement is scored against.
+    """
+    boost = np.asarray(boost_tp, np.float64)
+    t_n, p_n = boost.shape
+    t = np.arange(t_n)[:, None]
+    prev = np.concatenate([boost[:1], boost[:-1]])
+    update = (t == 0) | ((boost != prev) & ~(np.isnan(boost) & np.isnan(prev)))  # (T, P)
+    anchor = np.maximum.accumulate(np.where(update, t, 0), axis=0)  # the last update at or before each frame
+    nxt = np.minimum.accumulate(np.where(update, t, t_n)[::-1], axis=0)[::-1]  # the first update at or after
+    nxt = np.concatenate([nxt[1:], np.full((1, p_n), t_n)])  # ... strictly after each frame (T = none)
+    used_before = np.concatenate([np.zeros((1, p_n)), np.cumsum(boosting_tp > 0.5, axis=0)])  # (T + 1, P)
+    since = used_before[:-1] - np.take_along_axis(used_before, anchor, 0)  # boosting frames since the update
+    total = np.take_along_axis(used_before, nxt, 0) - np.take_along_axis(used_before, anchor, 0)
+    a0 = np.take_along_axis(boost, anchor, 0)
+    a1 = np.take_along_axis(np.concatenate([boost, np.full((1, p_n), np.nan)]), nxt, 0)
+    spread = (a1 < a0) & (total > 0)
+    out = np.where(spread, a0 + (a1 - a0) * since / np.maximum(total, 1),
+                   np.clip(a0 - BOOST_USED_PER_FRAME * since, 0.0, None))
+    return out.astype(np.asarray(boost_tp).dtype)
+
+
 def quat_to_forward_up(q_n4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4) quaternions x, y, z, w -> forward (N, 3) = R @ x-axis and up (N, 3) = R @ z-axis, unit length."""
     q = q_n4 / np.maximum(np.linalg.norm(q_n4, axis=1, keepdims=True), 1e-9)
