@@ -91,3 +91,18 @@ def test_rebuilt_boost_changes_only_boost_and_only_downwards(labelled_replay):
     lower = held.glob_bf[:, own] - rebuilt.glob_bf[:, own]
     assert (lower >= -1e-6).all() and (lower > 0.02).mean() > 0.1, (lower > 0.02).mean()
     assert (held.others_bof[..., C_BOOST] - rebuilt.others_bof[..., C_BOOST] >= -1e-6).all()
+
+
+def test_extrapolated_samples_keep_the_players_own_sampled_motion(labelled_replay):
+    """Samples are frames where the acting player's physics were sampled: extrapolating held bodies moves the
+    ball and the other cars (some samples change) but never the player's own position or any velocity."""
+    from bot.obs import C_POS, C_VEL, G_BALL_VEL, G_SELF
+    replays, labels, _ = labelled_replay
+    held, moved = load_bc_samples(replays, labels), load_bc_samples(replays, labels, extrapolate=True)
+    own_pos = slice(G_SELF.start + C_POS.start, G_SELF.start + C_POS.stop)
+    own_vel = slice(G_SELF.start + C_VEL.start, G_SELF.start + C_VEL.stop)
+    for cols in (own_pos, own_vel, G_BALL_VEL):
+        np.testing.assert_array_equal(held.glob_bf[:, cols], moved.glob_bf[:, cols])
+    np.testing.assert_array_equal(held.others_bof[..., C_VEL], moved.others_bof[..., C_VEL])
+    changed = (np.abs(held.others_bof[..., C_POS] - moved.others_bof[..., C_POS]).max(-1) > 1e-4).any(-1)
+    assert 0.2 < changed.mean() < 1.0, changed.mean()

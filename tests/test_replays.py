@@ -239,3 +239,27 @@ def test_reconstructed_boost_follows_the_recorded_flag_between_rare_updates():
     assert (rebuilt[:, 0] <= held + 1e-6).all()  # between updates boost is only used, never gained
     quiet = (boosting == 0) & ~np.isin(np.arange(t_n), updates)  # not boosting, no update: the amount stands
     assert (np.abs(np.diff(rebuilt[:, 0])[quiet[1:]]) < 1e-6).sum() > 0.9 * quiet[1:].sum()
+
+
+def test_held_positions_move_on_by_their_velocity_until_the_next_sample():
+    """A body at constant velocity sampled every 1-4 frames, held as replays do: extrapolated it is where it
+    is on every frame; sampled frames are untouched; past MAX_EXTRAPOLATE_S (a reset, a demo) it stays held."""
+    from training.replays.frames import MAX_EXTRAPOLATE_S, extrapolate_held, hold
+    rng = np.random.default_rng(1)
+    time_t = np.arange(300) / 30.0
+    vel = np.array([1200.0, -300.0, 50.0])
+    truth = 100.0 + time_t[:, None] * vel  # (T, 3)
+    samples = np.cumsum(rng.integers(1, 5, 120))
+    samples = np.concatenate([[0], samples[samples < 200], [260]])  # then a 2-s gap
+    fresh = np.isin(np.arange(300), samples)
+    held_pos = hold(samples, truth[samples], 300).astype(np.float32)
+    held_vel = np.broadcast_to(vel, (300, 3)).astype(np.float32)
+    moved = extrapolate_held(held_pos[:, None], held_vel[:, None], fresh[:, None], time_t)[:, 0]
+    assert moved.dtype == np.float32
+    np.testing.assert_array_equal(moved[fresh], held_pos[fresh])
+    last = samples[samples < 200][-1]
+    near = np.arange(300) < last + 1
+    np.testing.assert_allclose(moved[near], truth[near], atol=0.05)
+    assert np.abs(held_pos[near] - truth[near]).max() > 100  # the held position was behind
+    late = time_t - time_t[last] > MAX_EXTRAPOLATE_S
+    np.testing.assert_array_equal(moved[late & (np.arange(300) < 260)], held_pos[late & (np.arange(300) < 260)])

@@ -4,7 +4,8 @@ Kept: frames in kickoff-to-goal play where the acting player is present, not dem
 physics were freshly replicated in that frame (FRESH). Dropped: kickoff standing-still frames (ball at the
 centre, the car not moving, the label without throttle). Every car's on_ground / has_jump / has_flip comes
 from the IDM (replays do not carry them), as the bot will read them from the packet at play time. Every car's
-boost amount is rebuilt between the replay's rare updates of it (`reconstruct_boost`): the bot reads it exactly.
+boost amount is rebuilt between the replay's rare updates of it (`reconstruct_boost`), and with `extrapolate`
+held positions are moved on by their velocity (`extrapolate_held`): the bot reads both as they are.
 """
 
 import hashlib
@@ -16,10 +17,10 @@ import numpy as np
 from bot.actions import ACTION_TABLE, MIRROR, NOOP_ACTION, THROTTLE
 from bot.constants import PAD_PERM_FLIP_X
 from bot.frame import (
-    BOOST, DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, IN_BOOST, ON_GROUND, POS, PRESENT, VEL, reflect_rows,
+    BALL_FRESH, BOOST, DEMOLISHED, FRESH, HAS_FLIP, HAS_JUMP, IN_BOOST, ON_GROUND, POS, PRESENT, VEL, reflect_rows,
 )
 from bot.obs import build_obs
-from training.replays.frames import reconstruct_boost
+from training.replays.frames import extrapolate_held, reconstruct_boost
 from training.storage import read_shard
 
 
@@ -40,16 +41,17 @@ def is_validation_replay(name: str, every: int = 10) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
 
 
-def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct: bool = True
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct: bool = True,
+                   extrapolate: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,)).
 
     `mirror` gives the same play in a world mirrored left-right (x negated, pads and actions mirrored): humans
     are not perfectly symmetric, but the game is, and the mirrored copy doubles the data a small corpus offers.
-    `reconstruct` rebuilds every car's boost amount between the replay's updates of it (else: held, stale).
+    `reconstruct` rebuilds every car's boost amount between the replay's updates of it (else: held, stale);
+    `extrapolate` moves the ball and every car on from their last physics sample by its velocity.
     """
     cars = np.array(arrays["cars_tpf"], np.float32)  # (T, P, F), a copy: flags are overwritten below
-    ball, pads = np.asarray(arrays["ball_tf"]), np.asarray(arrays["pads_tk"])
+    ball, pads = np.array(arrays["ball_tf"], np.float32), np.asarray(arrays["pads_tk"])
     team = np.asarray(arrays["team_p"])
     segment_t = np.asarray(arrays["segment_t"])
     action = np.asarray(labels["action_tp"]).astype(np.int64)  # (T, P), -1 = unlabelled
@@ -57,6 +59,13 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct
     cars[..., [ON_GROUND, HAS_JUMP, HAS_FLIP]] = (flags > 0.5).astype(np.float32)
     if reconstruct:
         cars[..., BOOST] = reconstruct_boost(cars[..., BOOST], cars[..., IN_BOOST])
+    if extrapolate:
+        time_t = np.asarray(arrays["time_t"])
+        ball[:, POS] = extrapolate_held(ball[:, None, POS], ball[:, None, VEL], ball[:, None, BALL_FRESH] > 0.5,
+                                        time_t)[:, 0]
+        moved = extrapolate_held(cars[..., POS], cars[..., VEL], cars[..., FRESH] > 0.5, time_t)
+        still = (cars[..., DEMOLISHED] > 0.5) | (cars[..., PRESENT] < 0.5)  # a wreck or no car stays put
+        cars[..., POS] = np.where(still[..., None], cars[..., POS], moved)
 
     keep = ((segment_t[:, None] >= 0) & (cars[..., PRESENT] > 0.5) & (cars[..., FRESH] > 0.5)
             & (cars[..., DEMOLISHED] < 0.5) & (action >= 0))  # (T, P)
@@ -76,7 +85,8 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct
     return glob, others, target
 
 
-def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstruct: bool = True) -> BCSamples:
+def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstruct: bool = True,
+                    extrapolate: bool = False) -> BCSamples:
     """All usable samples of every labelled replay (and their mirrored copies with `mirror`)."""
     names = sorted(p.name for p in Path(labels).iterdir() if (p / "meta.json").is_file())
     if not names:
@@ -86,7 +96,7 @@ def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstru
         arrays, _ = read_shard(Path(replays) / name)
         lab, _ = read_shard(Path(labels) / name)
         for flip in (False, True) if mirror else (False,):
-            g, o, a = replay_samples(arrays, lab, mirror=flip, reconstruct=reconstruct)
+            g, o, a = replay_samples(arrays, lab, mirror=flip, reconstruct=reconstruct, extrapolate=extrapolate)
             globs.append(g)
             others.append(o)
             actions.append(a)

@@ -48,6 +48,8 @@ class Config:
     reconstruct_boost: bool = arg(True, "show every car's boost amount rebuilt between the replay's rare updates "
                                         "from its recorded boost flag, as the bot reads it exactly at play time "
                                         "(off: the replay's stale amount, as before 2026-12-05)")
+    extrapolate_held: bool = arg(False, "move the ball and every car on by its velocity from its last physics sample "
+                                        "where the replay holds it (1-4 frames), as the bot sees them where they are")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
@@ -60,7 +62,7 @@ class Config:
     resume: bool = arg(False, "continue from <out>/checkpoint")
     export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
 
-    ADDED_LATER: ClassVar[dict] = {"reconstruct_boost": False}  # field -> the value that reproduces earlier runs
+    ADDED_LATER: ClassVar[dict] = {"reconstruct_boost": False, "extrapolate_held": False}  # field -> the value that reproduces earlier runs
 
 
 def add_self_motion_noise(glob_bf: torch.Tensor, spin_std: float, slip_std: float = 0.0) -> None:
@@ -94,7 +96,8 @@ def train(cfg: Config) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + env.rank)
     rng = np.random.default_rng([cfg.seed, env.rank])
-    data = load_bc_samples(cfg.replays, cfg.labels, mirror=cfg.mirror, reconstruct=cfg.reconstruct_boost)
+    data = load_bc_samples(cfg.replays, cfg.labels, mirror=cfg.mirror, reconstruct=cfg.reconstruct_boost,
+                           extrapolate=cfg.extrapolate_held)
     val_replay = np.array([is_validation_replay(n) for n in data.replays])
     if not val_replay.any() or val_replay.all():  # tiny corpora: hold out the smallest replay
         val_replay[:] = False
@@ -203,7 +206,8 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
 - Labels manifest sha256: {config['data']['labels_manifest_sha256']}
 - hidden {cfg.hidden}, layers {cfg.layers}, previous action shown: {cfg.previous_action},
   mirrored copies: {cfg.mirror}, self-motion noise: {cfg.self_motion_noise}, slip noise: {cfg.slip_noise},
-  boost amounts rebuilt between the replay's updates: {cfg.reconstruct_boost}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
+  boost amounts rebuilt between the replay's updates: {cfg.reconstruct_boost}, held positions extrapolated:
+  {cfg.extrapolate_held}, steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}
 - Command: `{command_line()}`
 
 ## Held-out metrics (step {last.get('step', 0)})
