@@ -62,7 +62,8 @@ class Config:
     resume: bool = arg(False, "continue from <out>/checkpoint")
     export: Path | None = arg(None, "also export the final policy here (models/bc for the bot), fp16")
 
-    ADDED_LATER: ClassVar[dict] = {"reconstruct_boost": False, "extrapolate_held": False}  # field -> the value that reproduces earlier runs
+    # field -> the value that reproduces the runs of before it, so their pipeline stamps stay current
+    ADDED_LATER: ClassVar[dict] = {"reconstruct_boost": False, "extrapolate_held": False}
 
 
 def add_self_motion_noise(glob_bf: torch.Tensor, spin_std: float, slip_std: float = 0.0) -> None:
