@@ -8,7 +8,8 @@ updates doubles the gaps, so the figures are pessimistic. Peer, same frames: the
 Boost: only updates where the amount fell are scored (a rise is a pad pickup, which neither can foresee).
 Positions: removed samples in kickoff-to-goal play of present, not demolished bodies.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/replay_reconstruction.py out/pipeline-cpu/replays
+    PYTHONPATH=. .venv/bin/python benchmarks/replay_reconstruction.py out/pipeline-cpu/replays \
+        --plot docs/boost-reconstruction.png
 """
 
 import argparse
@@ -50,6 +51,31 @@ def position_errors(pos_t3: np.ndarray, vel_t3: np.ndarray, fresh_t: np.ndarray,
     return np.linalg.norm(held_pos[removed] - truth, axis=1), np.linalg.norm(moved[removed] - truth, axis=1)
 
 
+def plot_boost(arrays: dict, path: Path, seconds: float = 20.0) -> None:
+    """The held and the rebuilt boost amount of the car that boosts most in one stretch of play."""
+    from training.plots import plt
+    cars = np.asarray(arrays["cars_tpf"], np.float64)
+    time_t, in_play = np.asarray(arrays["time_t"]), np.asarray(arrays["segment_t"]) >= 0
+    boosting = np.nan_to_num(cars[..., IN_BOOST]) > 0.5
+    n = int(seconds * 30)
+    start = int(np.argmax([(boosting[t:t + n] & in_play[t:t + n, None]).sum() for t in range(0, len(time_t) - n, 30)]))
+    window = slice(start * 30, start * 30 + n)
+    p = int(boosting[window].sum(0).argmax())
+    rebuilt = reconstruct_boost(cars[:, p:p + 1, BOOST], cars[:, p:p + 1, IN_BOOST])[:, 0]
+    t = time_t[window] - time_t[window][0]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.fill_between(t, 0, 100, where=boosting[window, p], color="gold", alpha=0.35, lw=0, label="replay records boosting")
+    ax.step(t, 100 * cars[window, p, BOOST], where="post", color="0.4", label="boost as the replay holds it")
+    ax.plot(t, 100 * rebuilt[window], color="tab:red", label="rebuilt (policy training samples)")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("boost")
+    ax.set_ylim(0, 102)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def table(rows: list[tuple[str, np.ndarray]], unit: str) -> None:
     print(f"| {unit} | mean abs error | median | p90 |")
     print("|---|---|---|---|")
@@ -60,6 +86,7 @@ def table(rows: list[tuple[str, np.ndarray]], unit: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("replays", type=Path, help="parsed replays (`python -m training replays` output)")
+    ap.add_argument("--plot", type=Path, help="also draw one car's held and rebuilt boost to this PNG")
     args = ap.parse_args()
     errors: dict[str, list[np.ndarray]] = {k: [] for k in ("boost held", "boost rebuilt", "car held", "car moved",
                                                             "ball held", "ball moved")}
@@ -88,6 +115,9 @@ def main() -> None:
     table([("car position held", err["car held"]), ("car position moved by its velocity", err["car moved"]),
            ("ball position held", err["ball held"]), ("ball position moved by its velocity", err["ball moved"])],
           "uu")
+    if args.plot:
+        plot_boost(read_shard(shards[0])[0], args.plot)
+        print(f"picture: {args.plot}")
 
 
 if __name__ == "__main__":
