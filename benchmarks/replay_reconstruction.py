@@ -64,7 +64,8 @@ def plot_boost(arrays: dict, path: Path, seconds: float = 20.0) -> None:
     rebuilt = reconstruct_boost(cars[:, p:p + 1, BOOST], cars[:, p:p + 1, IN_BOOST])[:, 0]
     t = time_t[window] - time_t[window][0]
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.fill_between(t, 0, 100, where=boosting[window, p], color="gold", alpha=0.35, lw=0, label="replay records boosting")
+    ax.fill_between(t, 0, 100, where=boosting[window, p], color="gold", alpha=0.35, lw=0,
+                    label="replay records boosting")
     ax.step(t, 100 * cars[window, p, BOOST], where="post", color="0.4", label="boost as the replay holds it")
     ax.plot(t, 100 * rebuilt[window], color="tab:red", label="rebuilt (policy training samples)")
     ax.set_xlabel("seconds")
