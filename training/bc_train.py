@@ -8,8 +8,8 @@ hash of their name. Metrics: top-1 / top-5 action accuracy and per-control accur
 
 import time
 from dataclasses import asdict, dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch

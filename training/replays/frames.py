@@ -136,7 +136,7 @@ def extrapolate_held(pos_tn3: np.ndarray, vel_tn3: np.ndarray, fresh_tn: np.ndar
     """Positions moved on by their held velocity between a replay's physics samples (dead reckoning).
 
     A replay holds a body's last sample until the next one, 1-4 frames later, so a held car is up to ~120 uu
-    behind where it is (benchmarks/boost_reconstruction.py); the bot sees every body where it is. Frames more than
+    behind where it is (benchmarks/replay_reconstruction.py); the bot sees every body where it is. Frames more than
     MAX_EXTRAPOLATE_S after their sample (or before any) keep the held position. N = bodies (ball or cars).
     """
     t_n = len(time_t)
