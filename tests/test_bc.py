@@ -81,7 +81,7 @@ def test_rebuilt_boost_changes_only_boost_and_only_downwards(labelled_replay):
     boost columns only (own car and other cars), and only by boost used: never above the held amount."""
     from bot.obs import C_BOOST, G_SELF
     replays, labels, _ = labelled_replay
-    held, rebuilt = load_bc_samples(replays, labels, reconstruct=False), load_bc_samples(replays, labels)
+    held, rebuilt = load_bc_samples(replays, labels), load_bc_samples(replays, labels, reconstruct=True)
     np.testing.assert_array_equal(held.action_b, rebuilt.action_b)
     own = G_SELF.start + C_BOOST
     not_own = np.arange(held.glob_bf.shape[1]) != own

@@ -3,9 +3,9 @@
 Kept: frames in kickoff-to-goal play where the acting player is present, not demolished, labelled, and its
 physics were freshly replicated in that frame (FRESH). Dropped: kickoff standing-still frames (ball at the
 centre, the car not moving, the label without throttle). Every car's on_ground / has_jump / has_flip comes
-from the IDM (replays do not carry them), as the bot will read them from the packet at play time. Every car's
-boost amount is rebuilt between the replay's rare updates of it (`reconstruct_boost`), and with `extrapolate`
-held positions are moved on by their velocity (`extrapolate_held`): the bot reads both as they are.
+from the IDM (replays do not carry them), as the bot will read them from the packet at play time. Optionally
+every car's boost amount is rebuilt between the replay's rare updates of it (`reconstruct_boost`) and held
+positions are moved on by their velocity (`extrapolate_held`), as the bot reads both at play time.
 """
 
 import hashlib
@@ -41,7 +41,7 @@ def is_validation_replay(name: str, every: int = 10) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
 
 
-def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct: bool = True,
+def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct: bool = False,
                    extrapolate: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observations and targets of one replay: (glob (N, G), others (N, O, F), action (N,)).
 
@@ -85,7 +85,7 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct
     return glob, others, target
 
 
-def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstruct: bool = True,
+def load_bc_samples(replays: Path, labels: Path, mirror: bool = False, reconstruct: bool = False,
                     extrapolate: bool = False) -> BCSamples:
     """All usable samples of every labelled replay (and their mirrored copies with `mirror`)."""
     names = sorted(p.name for p in Path(labels).iterdir() if (p / "meta.json").is_file())

@@ -45,11 +45,12 @@ class Config:
                                         "(normalised units) in training batches, against copying the last input "
                                         "(docs/bc.md)")
     slip_noise: float = arg(0.0, "the same for the player's sideways velocity in its own axes (reveals powerslides)")
-    reconstruct_boost: bool = arg(True, "show every car's boost amount rebuilt between the replay's rare updates "
-                                        "from its recorded boost flag, as the bot reads it exactly at play time "
-                                        "(off: the replay's stale amount, as before 2026-12-05)")
+    reconstruct_boost: bool = arg(False, "show every car's boost amount rebuilt between the replay's rare updates "
+                                         "from its recorded boost flag, as the bot reads it exactly at play time "
+                                         "(measured, not adopted: docs/bc.md)")
     extrapolate_held: bool = arg(False, "move the ball and every car on by its velocity from its last physics sample "
-                                        "where the replay holds it (1-4 frames), as the bot sees them where they are")
+                                        "where the replay holds it (1-4 frames), as the bot sees them where they are "
+                                        "(measured, not adopted: docs/bc.md)")
     batch_size: int = arg(512, "samples per step per process")
     steps: int = arg(10000, "optimizer steps")
     lr: float = arg(1e-3, "peak learning rate (AdamW), cosine decay after a 2 percent warm-up")
