@@ -40,6 +40,8 @@ def position_errors(pos_t3: np.ndarray, vel_t3: np.ndarray, fresh_t: np.ndarray,
                     time_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances (uu) from the held and the extrapolated position to each removed sample of one body."""
     samples = np.flatnonzero(fresh_t)
+    if len(samples) < 2:
+        return np.zeros(0), np.zeros(0)
     removed, kept = samples[1::2], samples[0::2]
     keep_t = np.zeros(len(time_t), bool)
     keep_t[kept] = True
