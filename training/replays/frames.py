@@ -103,7 +103,8 @@ def reconstruct_boost(boost_tp: np.ndarray, boosting_tp: np.ndarray) -> np.ndarr
 
     Replays replicate a car's boost amount on under 1% of the frames where it boosts: the recorded amount stands
     still for seconds, then drops by all the boost used since (docs/idm.md). The bot reads the exact amount from
-    the packet, so the policy's training observation uses this instead. Between two updates the amount falls
+    the packet; `bc-train --reconstruct-boost` shows the policy this instead (measured, not adopted: docs/bc.md;
+    the spread below looks ahead to the next update, which the bot cannot). Between two updates the amount falls
     only on frames the replay records boosting: spread over them when the next update shows a drop (so both
     updates are met exactly), else at the game's rate from the last update (a pad pickup came in between).
     NaN (never replicated) stays NaN. Only for the policy: the IDM must not see it, since it is built from the
