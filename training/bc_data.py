@@ -51,7 +51,7 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct
     `extrapolate` moves the ball and every car on from their last physics sample by its velocity.
     """
     cars = np.array(arrays["cars_tpf"], np.float32)  # (T, P, F), a copy: flags are overwritten below
-    ball, pads = np.array(arrays["ball_tf"], np.float32), np.asarray(arrays["pads_tk"])
+    ball, pads = np.asarray(arrays["ball_tf"]), np.asarray(arrays["pads_tk"])
     team = np.asarray(arrays["team_p"])
     segment_t = np.asarray(arrays["segment_t"])
     action = np.asarray(labels["action_tp"]).astype(np.int64)  # (T, P), -1 = unlabelled
@@ -61,6 +61,7 @@ def replay_samples(arrays: dict, labels: dict, mirror: bool = False, reconstruct
         cars[..., BOOST] = reconstruct_boost(cars[..., BOOST], cars[..., IN_BOOST])
     if extrapolate:
         time_t = np.asarray(arrays["time_t"])
+        ball = ball.copy()
         ball[:, POS] = extrapolate_held(ball[:, None, POS], ball[:, None, VEL], ball[:, None, BALL_FRESH] > 0.5,
                                         time_t)[:, 0]
         moved = extrapolate_held(cars[..., POS], cars[..., VEL], cars[..., FRESH] > 0.5, time_t)
