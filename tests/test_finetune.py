@@ -1,9 +1,12 @@
-"""Arena fine-tuning: the vectorised chaser is the arena's chaser, goals reward the right side, a run resumes."""
+"""Arena fine-tuning: the vectorised chaser is the arena's chaser, goals reward the right side, a run resumes,
+and it runs as several DDP processes."""
 
+import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import RocketSim as rs
 import torch
 
@@ -12,7 +15,7 @@ from bot.frame import POS, VEL
 from bot.policy import load_policy
 from tests.conftest import ROOT
 from training.baselines import ChaserAgent
-from training.finetune import ArenaBatch, ReturnScale, _set_controls, chaser_controls
+from training.finetune import ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls, main
 from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
 
 
@@ -104,6 +107,32 @@ def test_finetune_exports_a_policy_and_resumes(tmp_path):
     assert "resumed at step 32" in second.stdout
     history = (out / "history.json").read_text()
     assert '"step": 64' in history and '"step": 32' in history
+
+
+def test_finetune_in_two_processes_counts_both_and_resumes(tmp_path):
+    """--procs 2 relaunches under torchrun: one update takes both processes' arenas, rank 0 writes the run."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
+           "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--checkpoint-every", "1", "--procs", "2"]
+    first = subprocess.run(cmd + ["--steps", "64"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    assert "world size 2, 4 arenas in all" in first.stdout
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [row["step"] for row in history] == [64]  # 2 processes x 2 arenas x 16 decisions
+    _, config = load_policy(out / "model")
+    assert config["finetune"]["processes"] == 2
+    assert "torchrun --nproc-per-node 2 -m training finetune" in (out / "model" / "MODEL_CARD.md").read_text()
+    second = subprocess.run(cmd + ["--steps", "128"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    assert "resumed at step 64" in second.stdout
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [row["step"] for row in history] == [64, 128]
+
+
+def test_procs_must_match_the_torchrun_world(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="--procs 3"):
+        main(Config(out=tmp_path, procs=2))
 
 
 def test_return_scale_is_the_std_of_every_discounted_return_seen_so_far(rng):

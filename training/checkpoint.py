@@ -90,8 +90,14 @@ def export_model(folder: Path, model: torch.nn.Module, config: dict, card: str, 
 
 
 def command_line() -> str:
-    """The `python -m training <stage> ...` command of this process, quoted, for model cards."""
-    return "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The `python -m training <stage> ...` command of this process, quoted, for model cards; under torchrun the
+    launcher's process layout is what reproduces it, so it is named instead of `python`."""
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if world > 1:
+        nodes = f"--nnodes {world // local} " if world > local else ""
+        return f"torchrun {nodes}--nproc-per-node {local} -m training {args}"
+    return f"python -m training {args}"
 
 
 def metrics_table(row: dict, keys) -> str:

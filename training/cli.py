@@ -6,6 +6,7 @@ and a `main(cfg) -> None`. Field `foo_bar` becomes flag `--foo-bar`; bools get `
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from pathlib import Path
@@ -71,3 +72,25 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not (n >= 1 and 0 <= i < n):
         raise ValueError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
     return i, n
+
+
+def config_to_argv(stage_cfg) -> list[str]:
+    """A stage Config -> the flags that reproduce it (`python -m training <stage> ...`)."""
+    argv, positional = [], []
+    for f in dataclasses.fields(stage_cfg):
+        value, flag = getattr(stage_cfg, f.name), "--" + f.name.replace("_", "-")
+        if f.metadata.get("positional"):
+            positional += [str(v) for v in value]
+        elif isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)] if value else []
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv + positional
+
+
+def torchrun_command(stage: str, stage_cfg, nproc: int) -> list[str]:
+    """`torchrun --standalone` (one machine, a free port) running `nproc` processes of this stage's command."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+            "-m", "training", stage, *config_to_argv(stage_cfg)]

@@ -12,17 +12,28 @@ exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with
 samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less
 actions in the kickoff pause, as bot/bot.py does.
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
+
+More decisions are what it lacks most (docs/bc.md), so it scales over CPU cores and machines with torchrun:
+`--procs N` relaunches the command as `torchrun --standalone --nproc-per-node N` (or launch torchrun yourself,
+e.g. across machines), N processes each step their own `arenas` (their own kickoff seeds), and DDP averages their
+gradients, so one update sees N x arenas x rollout decisions. `--steps` counts the decisions of all processes
+together; rank 0 writes checkpoints, logs and the model.
 """
 
 import math
+import os
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import RocketSim as rs
 import torch
+import torch.distributed as torch_dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
@@ -31,7 +42,8 @@ from bot.frame import BALL_F, CAR_F, FORWARD, ON_GROUND, POS, VEL
 from bot.obs import GLOBAL_F, MAX_OTHERS, OTHER_F, build_obs
 from bot.policy import Policy, PolicyConfig, load_policy
 from training.checkpoint import command_line, export_model, load_checkpoint, save_checkpoint
-from training.cli import arg
+from training.cli import arg, torchrun_command
+from training.distributed import setup_distributed, teardown_distributed
 from training.sim.rocketsim import BatchReader, make_arena
 from training.storage import write_json
 
@@ -46,8 +58,8 @@ class Config:
                                     "clone, when --policy is an already fine-tuned policy to train further")
     out: Path = arg(Path("runs/finetune"), "run folder: checkpoint, TensorBoard logs, history, model/")
     export: Path | None = arg(None, "also write the fine-tuned policy (fp16) to this folder, e.g. models/bc")
-    steps: int = arg(2_000_000, "learner decisions (30 per game-second) to train on")
-    arenas: int = arg(32, "1v1 arenas stepped in lockstep")
+    steps: int = arg(2_000_000, "learner decisions (30 per game-second) to train on, all processes together")
+    arenas: int = arg(32, "1v1 arenas stepped in lockstep (per process under torchrun)")
     rollout: int = arg(128, "decisions per arena between updates")
     temperature: float = arg(0.5, "the bot's sampling temperature: the policy trained is softmax(logits / T)")
     kl_coef: float = arg(0.1, "weight of KL(policy || clone) in the loss")
@@ -65,8 +77,12 @@ class Config:
     scale_rewards: bool = arg(False, "divide rewards by the running std of the discounted return (ReturnScale)")
     episode_seconds: float = arg(90.0, "an episode without a goal ends after this much game time")
     seed: int = arg(0, "seed for kickoffs, sampling and initialisation")
-    threads: int = arg(1, "torch CPU threads (0 = torch's default)")
+    procs: int = arg(1, "processes, each with its own arenas, gradients averaged (DDP): > 1 relaunches the command "
+                        "under torchrun on this machine; under your own torchrun, 1 or the world size")
+    threads: int = arg(1, "torch CPU threads per process (0 = torch's default)")
     checkpoint_every: int = arg(10, "updates between checkpoints (resume with the same command)")
+
+    ADDED_LATER: ClassVar[dict] = {"procs": 1}  # pipeline stamps of runs before the field stay current
 
 
 class ValueNet(nn.Module):
@@ -240,10 +256,11 @@ def masked_logits(logits: torch.Tensor, kickoff: torch.Tensor, temperature: floa
 
 
 def train(cfg: Config) -> dict:
+    ddp = setup_distributed("cpu")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same value net on every rank (DDP also broadcasts rank 0's)
+    rng = np.random.default_rng(cfg.seed if ddp.rank == 0 else [cfg.seed, ddp.rank])  # each rank its own kickoffs
     start, start_config = load_policy(cfg.policy)
     anchor, anchor_config = load_policy(cfg.anchor) if cfg.anchor else (start, start_config)
     policy = Policy(PolicyConfig(**start_config["model"]))
@@ -262,14 +279,28 @@ def train(cfg: Config) -> dict:
         step, history = state["step"], state["history"]
         if "return_scale" in state:
             scale.load(state["return_scale"])
-        print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
-    from torch.utils.tensorboard import SummaryWriter
-    writer = SummaryWriter(out / "tensorboard")
+        if ddp.rank > 0:  # the checkpoint holds rank 0's generator: the others draw their own again
+            rng = np.random.default_rng([cfg.seed, ddp.rank, step])
+            torch.manual_seed(cfg.seed + ddp.rank + step)
+        if ddp.is_main:
+            print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
+    if ddp.rank > 0 and not step:
+        torch.manual_seed(cfg.seed + ddp.rank)  # after the value net's initialisation: each rank samples its own
+    writer = None
+    if ddp.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(out / "tensorboard")
+        if ddp.world > 1:
+            print(f"finetune: world size {ddp.world}, {ddp.world * cfg.arenas} arenas in all")
+    # the update runs the two nets through DDP wrappers (gradients averaged over ranks); rollouts use them bare
+    train_policy = DistributedDataParallel(policy) if ddp.world > 1 else policy
+    train_value = DistributedDataParallel(model["value"]) if ddp.world > 1 else model["value"]
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng)
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = cfg.arenas, cfg.rollout
-    bar = tqdm(total=cfg.steps, initial=step, desc="finetune", unit="decision", unit_scale=True)
+    bar = tqdm(total=cfg.steps, initial=step, desc="finetune", unit="decision", unit_scale=True,
+               disable=not ddp.is_main)
     updates = 0
     while step < cfg.steps:
         # ---- rollout: t_len decisions in every arena ----
@@ -326,7 +357,7 @@ def train(cfg: Config) -> dict:
         for _ in range(cfg.epochs):
             for idx in torch.from_numpy(rng.permutation(n)).split(cfg.minibatch):
                 b = {k: v[idx] for k, v in flat.items()}
-                logits = masked_logits(policy(b["glob"], b["others"]), b["kickoff"], cfg.temperature)
+                logits = masked_logits(train_policy(b["glob"], b["others"]), b["kickoff"], cfg.temperature)
                 logp_all = torch.log_softmax(logits, 1)
                 logp = logp_all.gather(1, b["action"][:, None])[:, 0]
                 ratio = torch.exp(logp - b["logp"])
@@ -334,7 +365,7 @@ def train(cfg: Config) -> dict:
                 pg_loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
                 probs = logp_all.exp()
                 kl = (probs * (logp_all - b["anchor_logp"])).sum(1).mean()
-                value_loss = (model["value"](b["glob"], b["others"]) - b["ret"]).pow(2).mean()
+                value_loss = (train_value(b["glob"], b["others"]) - b["ret"]).pow(2).mean()
                 loss = pg_loss + cfg.kl_coef * kl + 0.5 * value_loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -346,19 +377,31 @@ def train(cfg: Config) -> dict:
                 stats["value_loss"] += value_loss.item()
                 stats["entropy"] += -(probs * logp_all).sum(1).mean().item()
                 batches += 1
-        step += n
+        # every rank's rollout counts: sum the tallies over ranks (the loss statistics are averaged)
+        tally = np.array([*parts_sum, goals_for, goals_against, episodes, float(buf["reward"].sum()),
+                          *(v / batches for v in stats.values())])
+        if ddp.world > 1:
+            tally_t = torch.from_numpy(tally)
+            torch_dist.all_reduce(tally_t)
+            tally = tally_t.numpy()
+            tally[-len(stats):] /= ddp.world
+        parts_sum, (goals_for, goals_against, episodes, reward_sum) = tally[:4], tally[4:8]
+        n_all = n * ddp.world
+        step += n_all
         updates += 1
-        bar.update(n)
-        game_minutes = n * TICKS_PER_FRAME / 120 / 60
-        row = {"step": step, **{k: v / batches for k, v in stats.items()},
-               "reward_per_decision": float(buf["reward"].mean()), "return_std": scale.std,
-               "goals_for_per_minute": goals_for / game_minutes,
-               "goals_against_per_minute": goals_against / game_minutes,
-               "touch_share": float(parts_sum[1] / n), "ball_to_goal": float(parts_sum[2] / n),
-               "car_to_ball": float(parts_sum[3] / n), "episodes": episodes,
-               "decisions_per_s": n / (time.perf_counter() - t0),
+        bar.update(n_all)
+        game_minutes = n_all * TICKS_PER_FRAME / 120 / 60
+        row = {"step": step, **dict(zip(stats, tally[-len(stats):].tolist())),
+               "reward_per_decision": float(reward_sum / n_all), "return_std": scale.std,
+               "goals_for_per_minute": float(goals_for / game_minutes),
+               "goals_against_per_minute": float(goals_against / game_minutes),
+               "touch_share": float(parts_sum[1] / n_all), "ball_to_goal": float(parts_sum[2] / n_all),
+               "car_to_ball": float(parts_sum[3] / n_all), "episodes": int(episodes),
+               "decisions_per_s": n_all / (time.perf_counter() - t0),
                "rollout_share": sim_seconds / (time.perf_counter() - t0)}
         history.append(row)
+        if not ddp.is_main:
+            continue
         for k, v in row.items():
             if k != "step":
                 writer.add_scalar(f"finetune/{k}", v, step)
@@ -371,6 +414,9 @@ def train(cfg: Config) -> dict:
                        f"{row['goals_against_per_minute']:.2f} per minute, touches {row['touch_share']:.4f}, "
                        f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
     bar.close()
+    teardown_distributed()
+    if not ddp.is_main:
+        return {"history": history}
     writer.close()
     write_json(out / "history.json", {"history": history})
     if history:
@@ -379,6 +425,7 @@ def train(cfg: Config) -> dict:
     config = {**start_config, "finetune": {"from_policy_sha256": start_config.get("weights_sha256"),
                                            "anchor_sha256": anchor_config.get("weights_sha256"),
                                            "previous": start_config.get("finetune"), "chaser_acts": "every tick",
+                                           "processes": ddp.world,
                                            "config": asdict(cfg), "final": history[-1] if history else {}}}
     card = model_card(cfg, config, history)
     export_model(out / "model", policy, config, card)
@@ -426,4 +473,12 @@ KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 
 def main(cfg: Config) -> None:
+    world = int(os.environ.get("WORLD_SIZE", "0"))
+    if cfg.procs > 1 and not world:
+        cmd = torchrun_command("finetune", cfg, cfg.procs)
+        print("+ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(max(cfg.threads, 1))})
+        return
+    if world and cfg.procs not in (1, world):
+        raise ValueError(f"--procs {cfg.procs} under torchrun with world size {world}: pass --procs {world} (or 1)")
     train(cfg)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training.cli import arg, parse_shard
+from training.cli import arg, config_to_argv, parse_shard, torchrun_command
 from training.storage import read_json, sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -324,27 +324,6 @@ def export_models(work: Path, dest: Path) -> None:
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         print(f"exported {target}")
-
-
-def config_to_argv(stage_cfg) -> list[str]:
-    """A stage Config -> the flags that reproduce it (`python -m training <stage> ...`)."""
-    argv, positional = [], []
-    for f in dataclasses.fields(stage_cfg):
-        value, flag = getattr(stage_cfg, f.name), "--" + f.name.replace("_", "-")
-        if f.metadata.get("positional"):
-            positional += [str(v) for v in value]
-        elif isinstance(value, bool):
-            argv.append(flag if value else "--no-" + flag[2:])
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, *map(str, value)] if value else []
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv + positional
-
-
-def torchrun_command(stage: str, stage_cfg, nproc: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-            "-m", "training", stage, *config_to_argv(stage_cfg)]
 
 
 def print_commands(plan: Plan) -> None:
