@@ -12,10 +12,12 @@ import torch
 
 from bot.actions import ACTION_TABLE
 from bot.frame import POS, VEL
+from bot.obs import O_PRESENT
 from bot.policy import load_policy
 from tests.conftest import ROOT
 from training.baselines import ChaserAgent
-from training.finetune import ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls, main
+from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls,
+                               main)
 from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
 
 
@@ -81,6 +83,18 @@ def test_a_goal_rewards_the_scorer_and_restarts_from_a_kickoff():
             assert env.kickoff_pause[done].all()
     # the learner is blue in arena 0 (it scored) and orange in arena 1 (it conceded)
     np.testing.assert_array_equal(scored_seen, [1, -1])
+
+
+def test_the_policy_sees_only_the_opponent_slot_and_gives_the_same_logits():
+    env = ArenaBatch(4, 90.0, np.random.default_rng(3))
+    for _ in range(20):  # a little play, so the cars are not at their kickoff spots
+        env.step(np.random.default_rng(4).integers(len(ACTION_TABLE), size=4))
+    glob, others = (torch.from_numpy(x) for x in env.observe())
+    filled = others[..., O_PRESENT] > 0
+    assert filled[:, OPPONENT_SLOT].all() and filled.sum() == len(filled)  # only the opponent's slot, always
+    policy, _ = load_policy(ROOT / "models" / "bc")
+    with torch.no_grad():
+        torch.testing.assert_close(policy(glob, others[:, OPPONENT_SLOT]), policy(glob, others), rtol=1e-5, atol=1e-5)
 
 
 def test_finetune_exports_a_policy_and_resumes(tmp_path):
