@@ -41,7 +41,7 @@ def raw_decisions_per_s(arenas: int, decisions: int) -> float:
     return rounds * arenas / (time.perf_counter() - start)
 
 
-def finetune_decisions_per_s(procs: int, steps: int, policy: Path, port: int) -> float:
+def finetune_decisions_per_s(procs: int, steps: int, policy: Path) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         args = ["-m", "training", "finetune", "--policy", str(policy), "--out", tmp, "--steps", str(steps),
                 "--kl-coef", "0.02", "--lr", "2e-4", "--checkpoint-every", "100000"]
@@ -65,7 +65,7 @@ def main() -> None:
         order = ["one", "many"] if r % 2 == 0 else ["many", "one"]
         for name in order:
             procs = 1 if name == "one" else args.procs
-            results[name].append(finetune_decisions_per_s(procs, args.steps * procs, args.policy, 29600 + r))
+            results[name].append(finetune_decisions_per_s(procs, args.steps * procs, args.policy))
         results["raw"].append(raw_decisions_per_s(32, 32 * 1000))
         print(f"repeat {r}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}

@@ -264,7 +264,7 @@ def train(cfg: Config) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same value net on every rank (DDP also broadcasts rank 0's)
-    rng = np.random.default_rng(cfg.seed if ddp.rank == 0 else [cfg.seed, ddp.rank])  # each rank its own kickoffs
+    rng = np.random.default_rng(cfg.seed)
     start, start_config = load_policy(cfg.policy)
     anchor, anchor_config = load_policy(cfg.anchor) if cfg.anchor else (start, start_config)
     policy = Policy(PolicyConfig(**start_config["model"]))
@@ -283,13 +283,11 @@ def train(cfg: Config) -> dict:
         step, history = state["step"], state["history"]
         if "return_scale" in state:
             scale.load(state["return_scale"])
-        if ddp.rank > 0:  # the checkpoint holds rank 0's generator: the others draw their own again
-            rng = np.random.default_rng([cfg.seed, ddp.rank, step])
-            torch.manual_seed(cfg.seed + ddp.rank + step)
         if ddp.is_main:
             print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
-    if ddp.rank > 0 and not step:
-        torch.manual_seed(cfg.seed + ddp.rank)  # after the value net's initialisation: each rank samples its own
+    if ddp.rank > 0:  # rank 0 keeps one process's streams (and the checkpoint's); the others draw their own
+        rng = np.random.default_rng([cfg.seed, ddp.rank, step])  # kickoffs
+        torch.manual_seed(int(rng.integers(1 << 62)))  # action sampling
     writer = None
     if ddp.is_main:
         from torch.utils.tensorboard import SummaryWriter
