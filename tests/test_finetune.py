@@ -123,13 +123,20 @@ def test_finetune_exports_a_policy_and_resumes(tmp_path):
     assert '"step": 64' in history and '"step": 32' in history
 
 
+def _ranks_log(proc: subprocess.CompletedProcess) -> str:
+    """What the processes under torchrun said about a failure: their '[rankN]:' lines, then the launcher's tail."""
+    text = proc.stdout + proc.stderr
+    ranks = "\n".join(line for line in text.splitlines() if line.startswith("[rank"))
+    return ranks[-4000:] + "\n...\n" + text[-1500:]
+
+
 def test_finetune_in_two_processes_counts_both_and_resumes(tmp_path):
     """--procs 2 relaunches under torchrun: one update takes both processes' arenas, rank 0 writes the run."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
            "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--checkpoint-every", "1", "--procs", "2"]
     first = subprocess.run(cmd + ["--steps", "64"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    assert first.returncode == 0, _ranks_log(first)
     assert "world size 2, 4 arenas in all" in first.stdout
     history = json.loads((out / "history.json").read_text())["history"]
     assert [row["step"] for row in history] == [64]  # 2 processes x 2 arenas x 16 decisions
@@ -137,7 +144,7 @@ def test_finetune_in_two_processes_counts_both_and_resumes(tmp_path):
     assert config["finetune"]["processes"] == 2
     assert "torchrun --nproc-per-node 2 -m training finetune" in (out / "model" / "MODEL_CARD.md").read_text()
     second = subprocess.run(cmd + ["--steps", "128"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    assert second.returncode == 0, _ranks_log(second)
     assert "resumed at step 64" in second.stdout
     history = json.loads((out / "history.json").read_text())["history"]
     assert [row["step"] for row in history] == [64, 128]
