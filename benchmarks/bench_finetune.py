@@ -12,6 +12,7 @@ i.e. the ceiling that the observation, the policy, the chaser and PPO's update a
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def finetune_decisions_per_s(procs: int, steps: int, policy: Path) -> float:
                 "--kl-coef", "0.02", "--lr", "2e-4", "--checkpoint-every", "100000"]
         launcher = [sys.executable] if procs == 1 else [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs)]
-        env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
         subprocess.run(launcher + args, cwd=ROOT, check=True, capture_output=True, env=env)
         history = json.loads((Path(tmp) / "history.json").read_text())["history"]
     return statistics.median(row["decisions_per_s"] for row in history[2:] or history)
