@@ -10,9 +10,8 @@ played in the same run, over the same seeds, and pooled. Each policy becomes a c
 (`NAME=PATH@0.25`), so the games are played exactly as RLBotGUI would load the bot. Every (policy, seed) pair is
 one `python -m training evaluate --games G --seed S` process; --jobs of them run at once, policies alternating,
 so a busy machine hurts them alike. A pair whose JSON in --out is complete is not played again (rerun to
-resume; give changed policies a new --out or name).
-Prints and writes summary.md: per-seed W / D / L and the pooled wins, win rate and score rate with 95% Wilson
-intervals, goals per game.
+resume; give changed policies a new --out or name). Prints and writes summary-vs-<opponent>.md: per-seed
+W / D / L and the pooled wins, win rate and score rate with 95% Wilson intervals, goals per game.
 """
 
 import argparse
@@ -99,7 +98,9 @@ def main() -> None:
         raise SystemExit("--policy names must differ")
     args.out.mkdir(parents=True, exist_ok=True)
     opponent_tag = re.sub(r"[^a-z0-9]+", "-", args.opponent.split("/")[-1].lower()).strip("-")
-    bots = {name: make_bot(args.out / "bots" / name, path, temp) for name, path, temp in policies}
+    # one bot copy per (policy, opponent): a run against another opponent may share --out while this one plays
+    bots = {name: make_bot(args.out / "bots" / f"{name}-vs-{opponent_tag}", path, temp)
+            for name, path, temp in policies}
     pairs = [(name, seed) for seed in args.seeds for name in names]  # policies alternate
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {(name, seed): pool.submit(play, bots[name], args.opponent, args.games, args.seconds, seed,
