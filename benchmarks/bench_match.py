@@ -52,8 +52,8 @@ def make_bot(folder: Path, policy: Path, temperature: float | None) -> Path:
 
 def play(bot_cfg: Path, opponent: str, games: int, seconds: float, seed: int, out: Path) -> dict:
     """One evaluate process (skipped when `out` already holds a complete run) -> its summary."""
-    if out.is_file() and json.loads(out.read_text()).get("complete"):
-        return json.loads(out.read_text())["summary"]
+    if out.is_file() and (played := json.loads(out.read_text())).get("complete"):
+        return played["summary"]
     cmd = [sys.executable, "-m", "training", "evaluate", "--blue", str(bot_cfg), "--orange", opponent,
            "--games", str(games), "--seconds", str(seconds), "--seed", str(seed), "--json", str(out)]
     with open(out.with_suffix(".log"), "w") as log:
