@@ -5,13 +5,14 @@
 
 Why: one 20-game `evaluate` has a 95% interval of about +-0.2 on its score rate, and two runs of the same policy
 with different seeds have differed by 13 wins (docs/benchmarks.md), so a policy is only compared with its peers
-played in the same run, over the same seeds, and pooled. Each policy becomes a copy of the shipped bot
-(bot.cfg + bot/ + that policy as models/bc, training.pipeline.prepare_bot), optionally at another temperature
+played in the same run, over the same seeds, and pooled. Each policy becomes a copy of the shipped bot (bot.cfg +
+bot/ + that policy as models/bc, training.pipeline.prepare_bot), optionally at another temperature
 (`NAME=PATH@0.25`), so the games are played exactly as RLBotGUI would load the bot. Every (policy, seed) pair is
-one `python -m training evaluate --games G --seed S` process; --jobs of them run at once, policies alternating,
-so a busy machine hurts them alike. A pair whose JSON in --out is complete is not played again (rerun to
-resume; give changed policies a new --out or name). Prints and writes summary-vs-<opponent>.md: per-seed
-W / D / L and the pooled wins, win rate and score rate with 95% Wilson intervals, goals per game.
+one `python -m training evaluate --games G --seed S` process; --jobs of them run at once, policies alternating, so
+a busy machine hurts them alike. A pair whose JSON in --out is complete, with the same opponent, games, seconds and
+seed, is not played again (rerun to resume; give changed policies a new --out or name). Prints and writes summary-
+vs-<opponent>.md: per-seed W / D / L and the pooled wins, win rate and score rate with 95% Wilson intervals, goals
+per game.
 """
 
 import argparse
@@ -51,8 +52,10 @@ def make_bot(folder: Path, policy: Path, temperature: float | None) -> Path:
 
 
 def play(bot_cfg: Path, opponent: str, games: int, seconds: float, seed: int, out: Path) -> dict:
-    """One evaluate process (skipped when `out` already holds a complete run) -> its summary."""
-    if out.is_file() and (played := json.loads(out.read_text())).get("complete"):
+    """One evaluate process (skipped when `out` already holds a complete run of these settings) -> its summary."""
+    wanted = {"orange": opponent, "games": games, "seconds": seconds, "seed": seed}
+    if out.is_file() and (played := json.loads(out.read_text())).get("complete") and all(
+            played["config"].get(k) == v for k, v in wanted.items()):
         return played["summary"]
     cmd = [sys.executable, "-m", "training", "evaluate", "--blue", str(bot_cfg), "--orange", opponent,
            "--games", str(games), "--seconds", str(seconds), "--seed", str(seed), "--json", str(out)]
