@@ -10,9 +10,9 @@ bot/ + that policy as models/bc, training.pipeline.prepare_bot), optionally at a
 (`NAME=PATH@0.25`), so the games are played exactly as RLBotGUI would load the bot. Every (policy, seed) pair is
 one `python -m training evaluate --games G --seed S` process; --jobs of them run at once, policies alternating, so
 a busy machine hurts them alike. A pair whose JSON in --out is complete, with the same opponent, games, seconds and
-seed, is not played again (rerun to resume; give changed policies a new --out or name). Prints and writes summary-
-vs-<opponent>.md: per-seed W / D / L and the pooled wins, win rate and score rate with 95% Wilson intervals, goals
-per game.
+seed, is not played again (rerun to resume; give changed policies a new --out or name). Prints and writes
+summary-vs-<opponent>.md: per-seed W / D / L and the pooled wins, win rate and score rate with 95% Wilson
+intervals, goals per game.
 """
 
 import argparse
