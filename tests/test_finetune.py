@@ -4,13 +4,14 @@ and it runs as several DDP processes."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import RocketSim as rs
 import torch
 
-from bot.actions import ACTION_TABLE
+from bot.actions import ACTION_TABLE, NOOP_ACTION
 from bot.frame import POS, VEL
 from bot.obs import O_PRESENT
 from bot.policy import load_policy
@@ -171,3 +172,34 @@ def test_return_scale_is_the_std_of_every_discounted_return_seen_so_far(rng):
     again = ReturnScale(games, gamma)
     again.load(scale.state())  # what a checkpoint carries
     assert again.std == scale.std and np.array_equal(again.ret, scale.ret)
+
+
+def test_nexto_drives_the_opponent_in_its_arenas_eight_ticks_late():
+    """With --nexto-arenas, Nexto drives the learner's opponent (blue or orange) in the first arenas: each of its
+    decisions (every 8 ticks) is applied 8 ticks later and held 8 ticks, the learner's car is never touched, and
+    against an idle learner it scores from both ends (a wrong team flip in its observation would not)."""
+    from tests.conftest import NEXTO_MODEL
+    from training.sim.rocketsim import _controls
+    env = ArenaBatch(3, 90.0, np.random.default_rng(5), NEXTO_MODEL, nexto_arenas=2)
+    idle = np.full(3, NOOP_ACTION)
+    decisions = []  # Nexto's newest decision per Nexto arena after each call
+    for call in range(60):  # 2 s: no goal yet, so nothing restarts and the lag is plain
+        env.step(idle)
+        decisions.append(env.nexto.prev_action[np.arange(2), 1 - env.me[:2]].copy())
+        applied = np.full(2, NOOP_ACTION) if call < 2 else decisions[call - 2 - call % 2]  # made 2 calls before
+        for g in range(2):
+            opponent, learner = env.cars[g][1 - env.me[g]].get_state(), env.cars[g][env.me[g]].get_state()
+            np.testing.assert_allclose(_controls(opponent.last_controls), ACTION_TABLE[applied[g]], atol=1e-6)
+            np.testing.assert_allclose(_controls(learner.last_controls), ACTION_TABLE[NOOP_ACTION], atol=1e-6)
+    assert len({tuple(d) for d in decisions}) > 3  # it did decide, and not one thing throughout
+    conceded = np.zeros(3)
+    for _ in range(600):  # 20 s more
+        conceded -= env.step(idle)[2]
+    assert (conceded[:2] >= 1).all(), conceded  # Nexto as orange (arena 0) and as blue (arena 1)
+
+
+def test_nexto_arenas_need_the_model_and_fit_in_the_arenas():
+    with pytest.raises(ValueError, match="--nexto PATH"):
+        ArenaBatch(2, 90.0, np.random.default_rng(0), None, nexto_arenas=1)
+    with pytest.raises(ValueError, match="between 0 and --arenas 2"):
+        ArenaBatch(2, 90.0, np.random.default_rng(0), Path("nexto.pt"), nexto_arenas=3)

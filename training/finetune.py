@@ -11,6 +11,8 @@ the learner's decision ticks, a weaker opponent than the one the bot is measured
 exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with RLBot's one-tick input delay,
 samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less
 actions in the kickoff pause, as bot/bot.py does.
+`--nexto PATH --nexto-arenas K` puts Nexto (training/teachers/nexto.py) in the opponent's seat of K arenas per
+process: the chaser alone never shows it a defence worth beating (docs/bc.md).
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
 
 More decisions are what it lacks most (docs/bc.md), so it scales over CPU cores and machines with torchrun:
@@ -38,7 +40,7 @@ from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
 from bot.constants import BACK_WALL_Y, CAR_MAX_SPEED, NUM_BOOST_PADS, TICKS_PER_FRAME
-from bot.frame import BALL_F, CAR_F, FORWARD, ON_GROUND, POS, VEL
+from bot.frame import BALL_F, CAR_F, FORWARD, GAME_F, KICKOFF_PAUSE, ON_GROUND, POS, VEL, Frames
 from bot.obs import GLOBAL_F, MATE_SLOTS, MAX_OTHERS, OTHER_F, build_obs
 from bot.policy import Policy, PolicyConfig, load_policy
 from training.checkpoint import command_line, export_model, load_checkpoint, save_checkpoint
@@ -85,8 +87,12 @@ class Config:
                         "under torchrun on this machine; under your own torchrun, 1 or the world size")
     threads: int = arg(1, "torch CPU threads per process (0 = torch's default)")
     checkpoint_every: int = arg(10, "updates between checkpoints (resume with the same command)")
+    nexto: Path | None = arg(None, "Nexto's TorchScript model (never shipped): it drives the opponent in the first "
+                                   "--nexto-arenas arenas of each process, the chaser in the rest")
+    nexto_arenas: int = arg(0, "arenas per process where Nexto (--nexto) is the opponent")
 
-    ADDED_LATER: ClassVar[dict] = {"procs": 1}  # pipeline stamps of runs before the field stay current
+    # pipeline stamps of runs before a field existed stay current while it holds this value
+    ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0}
 
 
 class ValueNet(nn.Module):
@@ -128,9 +134,16 @@ def _set_controls(car: rs.Car, c: np.ndarray) -> None:
 
 
 class ArenaBatch:
-    """G 1v1 arenas: the learner's car is slot g % 2 (blue in even arenas), the chaser drives the other."""
+    """G 1v1 arenas: the learner's car is slot g % 2 (blue in even arenas); Nexto drives the other in the first
+    `nexto_arenas` arenas (deciding every 8 ticks, acting 8 ticks later, argmax but beta 0.5 in the kickoff pause,
+    as NextoAgent plays in `evaluate`), the chaser in the rest."""
 
-    def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator):
+    def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator,
+                 nexto_path: Path | None = None, nexto_arenas: int = 0):
+        if nexto_arenas and nexto_path is None:
+            raise ValueError("--nexto-arenas needs --nexto PATH (Nexto's TorchScript model)")
+        if not 0 <= nexto_arenas <= games:
+            raise ValueError(f"--nexto-arenas {nexto_arenas} must be between 0 and --arenas {games}")
         self.rng = rng
         self.arenas = [make_arena(1, 1, int(rng.integers(1 << 31))) for _ in range(games)]
         self.cars = [a.get_cars() for a in self.arenas]
@@ -145,6 +158,13 @@ class ArenaBatch:
         self.steps_left = np.zeros(games, np.int64)
         self.max_steps = int(episode_seconds * 120 / TICKS_PER_FRAME)
         self.scores = np.zeros((games, 2), np.int64)
+        self.nexto_arenas = nexto_arenas
+        self.chasers = np.arange(nexto_arenas, games)
+        self.nexto = None
+        if nexto_arenas:
+            from training.teachers.nexto import NextoTeacher
+            drives = np.arange(2)[None, :] != self.me[:nexto_arenas, None]
+            self.nexto = NextoTeacher(nexto_arenas, 2, nexto_path, lag_ticks=8, drives_gp=drives, kickoff_beta=0.5)
         for g, arena in enumerate(self.arenas):
             arena.set_ball_touch_callback(self._on_touch, g)
             self._reset(g)
@@ -162,42 +182,55 @@ class ArenaBatch:
         self.steps_left[g] = self.max_steps
 
     def _chaser_rows(self, them: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The chaser's car rows and the ball rows between decisions: only the columns chaser_controls reads."""
-        car_gf = np.zeros((len(self.arenas), CAR_F), np.float32)
-        ball_gf = np.zeros((len(self.arenas), BALL_F), np.float32)
-        for g, arena in enumerate(self.arenas):
+        """The chasers' car rows and the ball rows between decisions: only the columns chaser_controls reads."""
+        car_cf = np.zeros((len(self.chasers), CAR_F), np.float32)
+        ball_cf = np.zeros((len(self.chasers), BALL_F), np.float32)
+        for i, g in enumerate(self.chasers):
             state = self.cars[g][them[g]].get_state()
-            car_gf[g, POS], car_gf[g, VEL] = state.pos.as_numpy(), state.vel.as_numpy()
-            car_gf[g, FORWARD], car_gf[g, ON_GROUND] = state.rot_mat.forward.as_numpy(), state.is_on_ground
-            ball_gf[g, POS] = arena.ball.get_state().pos.as_numpy()
-        return car_gf, ball_gf
+            car_cf[i, POS], car_cf[i, VEL] = state.pos.as_numpy(), state.vel.as_numpy()
+            car_cf[i, FORWARD], car_cf[i, ON_GROUND] = state.rot_mat.forward.as_numpy(), state.is_on_ground
+            ball_cf[i, POS] = self.arenas[g].ball.get_state().pos.as_numpy()
+        return car_cf, ball_cf
+
+    def _nexto_frames(self) -> Frames:
+        """The Nexto arenas' current moments, one per row of T, as NextoTeacher reads them."""
+        k = self.nexto_arenas
+        game_kf = np.zeros((k, GAME_F), np.float32)
+        game_kf[:, KICKOFF_PAUSE] = self.kickoff_pause[:k]
+        return Frames(time_t=np.zeros(k), game_tf=game_kf, ball_tf=self.ball_gf[:k], cars_tpf=self.cars_gpf[:k],
+                      pads_tk=self.pads_gk[:k], team_p=self.team[0])
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         return build_obs(self.ball_gf, self.cars_gpf, self.pads_gk, self.team, self.me,
                          np.full(len(self.arenas), NOOP_ACTION))
 
     def step(self, action_g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Apply the learner's actions (and the chaser's) for one decision -> (reward parts (G, 4), done, scored)."""
-        g_all = np.arange(len(self.arenas))
+        """Apply the learner's actions (and the opponents') for one decision -> (reward parts (G, 4), done, scored)."""
+        g_all, k, c = np.arange(len(self.arenas)), self.nexto_arenas, self.chasers
         them = 1 - self.me
         their_team = self.team[g_all, them]
         mine = ACTION_TABLE[action_g]
         self.touched[:] = False
+        if self.nexto is not None:  # a decision 8 ticks old (NextoTeacher's lag), set now: it acts from this tick
+            nexto = ACTION_TABLE[self.nexto.act(self._nexto_frames(), self.rng)[np.arange(k), them[:k]]]
+            for g in range(k):
+                _set_controls(self.cars[g][them[g]], nexto[g])
         # RLBot applies new controls one tick after the packet they answer: each tick steps with what was set
         # after the previous one. The learner decides on the first tick's packet; the chaser, as in `evaluate`,
         # on every tick's packet. The last tick also reads every arena into the rows for the next decision.
         for tick in range(TICKS_PER_FRAME):
-            rows = (self.cars_gpf[g_all, them], self.ball_gf) if tick == 0 else self._chaser_rows(them)
-            chaser = chaser_controls(*rows, their_team)
+            rows = (self.cars_gpf[c, them[c]], self.ball_gf[c]) if tick == 0 else self._chaser_rows(them)
+            chaser = chaser_controls(*rows, their_team[c])
             if tick < TICKS_PER_FRAME - 1:
                 for g in g_all:
                     self.reader.advance(g, 1)
             else:
                 self.reader.step(1, self.cars_gpf, self.ball_gf, self.pads_gk)
-            for g in g_all:
-                if tick == 0:
+            if tick == 0:
+                for g in g_all:
                     _set_controls(self.cars[g][self.me[g]], mine[g])
-                _set_controls(self.cars[g][them[g]], chaser[g])
+            for i, g in enumerate(c):
+                _set_controls(self.cars[g][them[g]], chaser[i])
 
         scores = np.array([(a.blue_score, a.orange_score) for a in self.arenas])
         goal = scores - self.scores  # (G, 2)
@@ -221,6 +254,8 @@ class ArenaBatch:
             self._reset(int(g))
         if done.any():
             self.reader.read(np.flatnonzero(done).tolist(), self.cars_gpf, self.ball_gf, self.pads_gk)
+            if self.nexto is not None and done[:k].any():
+                self.nexto.start_episodes(done[:k], self._nexto_frames(), self.rng)
         return parts, done, scored
 
 
@@ -297,7 +332,8 @@ def train(cfg: Config) -> dict:
     # the update runs the two nets through DDP wrappers (gradients averaged over ranks); rollouts use them bare
     train_policy = DistributedDataParallel(policy) if ddp.world > 1 else policy
     train_value = DistributedDataParallel(model["value"]) if ddp.world > 1 else model["value"]
-    env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng)
+    env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas)
+    n_nexto = cfg.nexto_arenas
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = cfg.arenas, cfg.rollout
@@ -313,6 +349,7 @@ def train(cfg: Config) -> dict:
         buf_action = np.zeros((t_len, g), np.int64)
         buf_kickoff = np.zeros((t_len, g), bool)
         parts_sum, goals_for, goals_against, episodes = np.zeros(4), 0, 0, 0
+        nexto_for, nexto_against = 0, 0  # of those, in the arenas where Nexto is the opponent
         with torch.inference_mode():
             for t in range(t_len):
                 glob, others = env.observe()
@@ -329,6 +366,8 @@ def train(cfg: Config) -> dict:
                 scale.update(buf["reward"][t], done)
                 parts_sum += parts.sum(0)
                 goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
+                nexto_for += int((scored[:n_nexto] > 0).sum())
+                nexto_against += int((scored[:n_nexto] < 0).sum())
                 episodes += int(done.sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
@@ -383,13 +422,13 @@ def train(cfg: Config) -> dict:
                 batches += 1
         # every rank's rollout counts: sum the tallies over ranks (the loss statistics are averaged)
         tally = np.array([*parts_sum, goals_for, goals_against, episodes, float(buf["reward"].sum()),
-                          *(v / batches for v in stats.values())])
+                          nexto_for, nexto_against, *(v / batches for v in stats.values())])
         if ddp.world > 1:
             tally_t = torch.from_numpy(tally)
             torch_dist.all_reduce(tally_t)
             tally = tally_t.numpy()
             tally[-len(stats):] /= ddp.world
-        parts_sum, (goals_for, goals_against, episodes, reward_sum) = tally[:4], tally[4:8]
+        parts_sum, (goals_for, goals_against, episodes, reward_sum, nexto_for, nexto_against) = tally[:4], tally[4:10]
         n_all = n * ddp.world
         step += n_all
         updates += 1
@@ -403,6 +442,10 @@ def train(cfg: Config) -> dict:
                "car_to_ball": float(parts_sum[3] / n_all), "episodes": int(episodes),
                "decisions_per_s": n_all / (time.perf_counter() - t0),
                "rollout_share": sim_seconds / (time.perf_counter() - t0)}
+        if n_nexto:  # per game-minute in the Nexto arenas alone
+            nexto_minutes = game_minutes * n_nexto / cfg.arenas
+            row.update(nexto_goals_for_per_minute=float(nexto_for / nexto_minutes),
+                       nexto_goals_against_per_minute=float(nexto_against / nexto_minutes))
         history.append(row)
         if not ddp.is_main:
             continue
@@ -414,8 +457,10 @@ def train(cfg: Config) -> dict:
         if updates % cfg.checkpoint_every == 0 or step >= cfg.steps:
             save_checkpoint(out / "checkpoint", model, optimizer, step, rng,
                             {"history": history, "config": asdict(cfg), "return_scale": scale.state()})
+            vs_nexto = (f" (against Nexto {row['nexto_goals_for_per_minute']:.2f} / "
+                        f"{row['nexto_goals_against_per_minute']:.2f})" if n_nexto else "")
             tqdm.write(f"step {step:,}: goals for {row['goals_for_per_minute']:.2f} / against "
-                       f"{row['goals_against_per_minute']:.2f} per minute, touches {row['touch_share']:.4f}, "
+                       f"{row['goals_against_per_minute']:.2f} per minute{vs_nexto}, touches {row['touch_share']:.4f}, "
                        f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
     bar.close()
     teardown_distributed()
@@ -445,8 +490,10 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     tune = config["finetune"]
     earlier, rounds = tune.get("previous"), []
     while earlier:  # an already fine-tuned start: every earlier round, newest first
+        nexto = earlier["config"].get("nexto_arenas", 0)
+        nexto = f", Nexto in {nexto} of {earlier['config']['arenas']} arenas" if nexto else ""
         rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}, chaser "
-                      f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}) from "
+                      f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}{nexto}) from "
                       f"{earlier['from_policy_sha256']}")
         earlier = earlier.get("previous")
     start = (f"the behaviour-cloned policy (weights sha256 {tune['from_policy_sha256']})" if not rounds else
@@ -455,23 +502,32 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
              "behaviour-cloned policy")
     anchor = ("that policy" if tune.get("anchor_sha256") in (None, tune["from_policy_sha256"])
               else f"the policy {tune['anchor_sha256']}")
-    mean = {k: float(np.mean([row[k] for row in recent])) if recent else math.nan
-            for k in ("goals_for_per_minute", "goals_against_per_minute", "kl_clone")}
+    mean = {k: float(np.mean([row[k] for row in recent if k in row] or [math.nan]))
+            for k in ("goals_for_per_minute", "goals_against_per_minute", "kl_clone",
+                      "nexto_goals_for_per_minute", "nexto_goals_against_per_minute")}
+    recent_decisions = last.get("step", 0) - (history[-len(recent) - 1]["step"] if len(history) > len(recent) else 0)
     scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
+    opponent = "the chaser baseline (acting every tick)"
+    vs_nexto = ""
+    if cfg.nexto_arenas:
+        opponent = (f"Nexto in {cfg.nexto_arenas} of every {cfg.arenas} arenas and the chaser baseline (acting every "
+                    "tick) in the rest")
+        vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
+                    f"{mean['nexto_goals_against_per_minute']:.2f}")
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
 It starts from {start}, trained on {config['data']['replays']} replays labelled by the IDM
 {config['data']['idm_weights_sha256']}. This round trained it with PPO for {last.get('step', 0):,} decisions
-({minutes:,.0f} game-minutes) of 1v1 against the chaser baseline (acting every tick) in RocketSim, with
+({minutes:,.0f} game-minutes) of 1v1 against {opponent} in RocketSim, with
 KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}{scaled};
   temperature {cfg.temperature} (play it at the same temperature)
-- mean of the last {len(recent)} updates ({len(recent) * cfg.arenas * cfg.rollout:,} decisions): goals for
-  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute, KL to the anchor
-  {mean['kl_clone']:.3f}
+- mean of the last {len(recent)} updates ({recent_decisions:,} decisions): goals for
+  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute{vs_nexto}, KL to
+  the anchor {mean['kl_clone']:.3f}
 - Command: `{command_line()}`
 """
 

@@ -385,17 +385,22 @@ class NextoTeacher(Teacher):
     8 ticks, so every 4-tick recorded frame is covered by one action. Per episode and car it draws a sampling
     beta from `betas` and an epsilon in [0, epsilon_max]: with probability epsilon a decision is replaced by a
     uniformly random action.
+    `drives_gp` limits it to some cars (fine-tuning's opponent: one car per arena; the others' actions are left
+    at no-op), and `kickoff_beta` replaces the beta while the kickoff pause lasts, as Nexto's own bot does.
     """
 
     name = "nexto"
 
     def __init__(self, num_arenas: int, num_slots: int, model_path: str | Path = DEFAULT_NEXTO_PATH,
-                 betas: tuple[float, ...] = (1.0,), epsilon_max: float = 0.0, lag_ticks: int = 4):
+                 betas: tuple[float, ...] = (1.0,), epsilon_max: float = 0.0, lag_ticks: int = 4,
+                 drives_gp: np.ndarray | None = None, kickoff_beta: float | None = None):
         if lag_ticks not in (0, 4, 8):
             raise ValueError("lag_ticks must be 0, 4 or 8 so actions change on recorded-frame boundaries")
         self.policy = NextoPolicy(model_path)
         self.model_path, self.betas, self.epsilon_max, self.lag_ticks = Path(model_path), betas, epsilon_max, lag_ticks
         shape = (num_arenas, num_slots)
+        self.drives_gp = np.ones(shape, bool) if drives_gp is None else np.asarray(drives_gp, bool)
+        self.kickoff_beta = kickoff_beta
         self.grace = OnGroundGrace(shape)
         self.prev_action = np.full(shape, NOOP_ACTION, np.int64)  # Nexto's last decision (its query input)
         self.current = np.full(shape, NOOP_ACTION, np.int64)  # what is applied now
@@ -419,13 +424,16 @@ class NextoTeacher(Teacher):
         import time
         on_ground = self.grace.update(frames.cars_tpf[..., ON_GROUND], 4)  # (G, P)
         if self.calls % 2 == 0:
-            obs_t, obs_p = np.nonzero(frames.cars_tpf[..., PRESENT] > 0)
+            obs_t, obs_p = np.nonzero((frames.cars_tpf[..., PRESENT] > 0) & self.drives_gp)
             q, kv, mask = nexto_observation(frames, ACTION_TABLE[self.prev_action[obs_t, obs_p]], obs_t, obs_p,
                                             on_ground)
             start = time.perf_counter()
             logits = self.policy.logits(q, kv, mask)
             self.inference_s += time.perf_counter() - start
-            chosen = choose_actions(logits, self.beta[obs_t, obs_p], rng)
+            beta = self.beta[obs_t, obs_p]
+            if self.kickoff_beta is not None:
+                beta = np.where(frames.game_tf[obs_t, KICKOFF_PAUSE] > 0, self.kickoff_beta, beta)
+            chosen = choose_actions(logits, beta, rng)
             explore = rng.random(len(chosen)) < self.epsilon[obs_t, obs_p]
             chosen = np.where(explore, rng.integers(NUM_ACTIONS, size=len(chosen)), chosen)
             decision = self.prev_action.copy()
@@ -438,6 +446,9 @@ class NextoTeacher(Teacher):
         return self.current.copy()
 
     def describe(self) -> dict:
-        return {"name": self.name, "model_sha256": NEXTO_SHA256, "betas": list(self.betas),
-                "epsilon_max": self.epsilon_max, "lag_ticks": self.lag_ticks, "decision_every_ticks": TICK_SKIP,
-                "scripted_kickoff": False}
+        about = {"name": self.name, "model_sha256": NEXTO_SHA256, "betas": list(self.betas),
+                 "epsilon_max": self.epsilon_max, "lag_ticks": self.lag_ticks, "decision_every_ticks": TICK_SKIP,
+                 "scripted_kickoff": False}
+        if self.kickoff_beta is not None:  # only when set, so the manifests of earlier shards stay as they were
+            about["kickoff_beta"] = self.kickoff_beta
+        return about
