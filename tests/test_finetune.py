@@ -203,3 +203,19 @@ def test_nexto_arenas_need_the_model_and_fit_in_the_arenas():
         ArenaBatch(2, 90.0, np.random.default_rng(0), None, nexto_arenas=1)
     with pytest.raises(ValueError, match="between 0 and --arenas 2"):
         ArenaBatch(2, 90.0, np.random.default_rng(0), Path("nexto.pt"), nexto_arenas=3)
+
+
+def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
+    from tests.conftest import NEXTO_MODEL
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
+           "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "64", "--nexto", str(NEXTO_MODEL),
+           "--nexto-arenas", "1"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history) == 2 and all(row["nexto_goals_against_per_minute"] >= 0 for row in history)
+    assert "against Nexto" in run.stdout + run.stderr
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "Nexto in 1 of every 2 arenas" in card and "in the Nexto arenas" in card
+    assert (out / "curves.png").stat().st_size > 10_000

@@ -84,16 +84,25 @@ def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
     fig, (ax_goals, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     steps = np.array([row["step"] for row in history])
 
-    def smooth(key: str) -> np.ndarray:
+    def smooth_rows(values: list[float]) -> np.ndarray:
         """Centred moving average over max(window, 3% of the run) updates; the ends average what they have."""
-        values = np.array([row[key] for row in history], float)
+        values = np.array(values, float)
         if not len(values):
             return values
-        kernel = np.ones(min(len(values), max(window, len(values) // 30)))
+        kernel = np.ones(min(len(values), max(window, len(history) // 30)))
         return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
+
+    def smooth(key: str) -> np.ndarray:
+        return smooth_rows([row[key] for row in history])
 
     for key, label in (("goals_for_per_minute", "goals for"), ("goals_against_per_minute", "goals against")):
         ax_goals.plot(steps, smooth(key), label=label)
+    nexto = np.array(["nexto_goals_for_per_minute" in row for row in history])
+    if nexto.any():  # --nexto-arenas: the Nexto arenas alone, over the updates that had them
+        for key, label in (("nexto_goals_for_per_minute", "for, Nexto arenas"),
+                           ("nexto_goals_against_per_minute", "against, Nexto arenas")):
+            values = smooth_rows([row[key] for row, has in zip(history, nexto) if has])
+            ax_goals.plot(steps[nexto], values, "--", label=label)
     ax_kl.plot(steps, smooth("kl_clone"), label="KL(policy || anchor)")
     ax_goals.set_ylabel("per game-minute")
     for ax in (ax_goals, ax_kl):
