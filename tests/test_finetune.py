@@ -215,6 +215,10 @@ def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history) == 2 and all(row["nexto_goals_against_per_minute"] >= 0 for row in history)
+    for row in history:  # the two kinds of arena are each half of the game time
+        for side in ("for", "against"):
+            assert row[f"goals_{side}_per_minute"] == pytest.approx(
+                (row[f"nexto_goals_{side}_per_minute"] + row[f"chaser_goals_{side}_per_minute"]) / 2)
     assert "against Nexto" in run.stdout + run.stderr
     card = (out / "model" / "MODEL_CARD.md").read_text()
     assert "Nexto in 1 of every 2 arenas" in card and "in the Nexto arenas" in card

@@ -442,10 +442,14 @@ def train(cfg: Config) -> dict:
                "car_to_ball": float(parts_sum[3] / n_all), "episodes": int(episodes),
                "decisions_per_s": n_all / (time.perf_counter() - t0),
                "rollout_share": sim_seconds / (time.perf_counter() - t0)}
-        if n_nexto:  # per game-minute in the Nexto arenas alone
+        if n_nexto:  # per game-minute in the Nexto arenas alone, and in the chaser arenas alone
             nexto_minutes = game_minutes * n_nexto / cfg.arenas
             row.update(nexto_goals_for_per_minute=float(nexto_for / nexto_minutes),
                        nexto_goals_against_per_minute=float(nexto_against / nexto_minutes))
+            if n_nexto < cfg.arenas:
+                chaser_minutes = game_minutes - nexto_minutes
+                row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for) / chaser_minutes),
+                           chaser_goals_against_per_minute=float((goals_against - nexto_against) / chaser_minutes))
         history.append(row)
         if not ddp.is_main:
             continue

@@ -1,5 +1,6 @@
 """Pictures people would rather look at than read: top-down game trajectories, curves, confusion matrices."""
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -84,7 +85,7 @@ def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
     fig, (ax_goals, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     steps = np.array([row["step"] for row in history])
 
-    def smooth_rows(values: list[float]) -> np.ndarray:
+    def smooth(values: list[float]) -> np.ndarray:
         """Centred moving average over max(window, 3% of the run) updates; the ends average what they have."""
         values = np.array(values, float)
         if not len(values):
@@ -92,18 +93,17 @@ def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
         kernel = np.ones(min(len(values), max(window, len(history) // 30)))
         return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
 
-    def smooth(key: str) -> np.ndarray:
-        return smooth_rows([row[key] for row in history])
-
-    for key, label in (("goals_for_per_minute", "goals for"), ("goals_against_per_minute", "goals against")):
-        ax_goals.plot(steps, smooth(key), label=label)
     nexto = np.array(["nexto_goals_for_per_minute" in row for row in history])
+    for side in ("for", "against"):  # the chaser arenas: every arena in updates without Nexto arenas
+        values = [row.get(f"chaser_goals_{side}_per_minute", math.nan) if has else row[f"goals_{side}_per_minute"]
+                  for row, has in zip(history, nexto)]
+        ax_goals.plot(steps, smooth(values), label=f"goals {side}" + (", chaser arenas" if nexto.any() else ""))
     if nexto.any():  # --nexto-arenas: the Nexto arenas alone, over the updates that had them
         for key, label in (("nexto_goals_for_per_minute", "for, Nexto arenas"),
                            ("nexto_goals_against_per_minute", "against, Nexto arenas")):
-            values = smooth_rows([row[key] for row, has in zip(history, nexto) if has])
+            values = smooth([row[key] for row, has in zip(history, nexto) if has])
             ax_goals.plot(steps[nexto], values, "--", label=label)
-    ax_kl.plot(steps, smooth("kl_clone"), label="KL(policy || anchor)")
+    ax_kl.plot(steps, smooth([row["kl_clone"] for row in history]), label="KL(policy || anchor)")
     ax_goals.set_ylabel("per game-minute")
     for ax in (ax_goals, ax_kl):
         ax.set_xlabel("learner decisions")
