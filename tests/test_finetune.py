@@ -221,5 +221,6 @@ def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
                 (row[f"nexto_goals_{side}_per_minute"] + row[f"chaser_goals_{side}_per_minute"]) / 2)
     assert "against Nexto" in run.stdout + run.stderr
     card = (out / "model" / "MODEL_CARD.md").read_text()
-    assert "Nexto in 1 of every 2 arenas" in card and "in the Nexto arenas" in card
+    assert "with Nexto in its place in 1 of every 2 arenas" in card and "in the Nexto arenas" in card
+    assert "of those decisions" not in card  # all 64 had Nexto arenas
     assert (out / "curves.png").stat().st_size > 10_000

@@ -512,12 +512,14 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     recent_decisions = last.get("step", 0) - (history[-len(recent) - 1]["step"] if len(history) > len(recent) else 0)
     scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
     opponent = "the chaser baseline (acting every tick)"
-    vs_nexto = ""
-    if cfg.nexto_arenas:
-        opponent = (f"Nexto in {cfg.nexto_arenas} of every {cfg.arenas} arenas and the chaser baseline (acting every "
-                    "tick) in the rest")
-        vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
-                    f"{mean['nexto_goals_against_per_minute']:.2f}")
+    steps = [0] + [row["step"] for row in history]  # from the rows, so a run resumed with other settings reads right
+    with_nexto = sum(b - a for a, b, row in zip(steps, steps[1:], history) if "nexto_goals_for_per_minute" in row)
+    if with_nexto:
+        share = f"{cfg.nexto_arenas} of every {cfg.arenas}" if cfg.nexto_arenas else "some"
+        opponent += (f", with Nexto in its place in {share} arenas"
+                     + (f" for {with_nexto:,} of those decisions" if with_nexto < last["step"] else ""))
+    vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
+                f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
