@@ -128,7 +128,7 @@ def _ranks_log(proc: subprocess.CompletedProcess) -> str:
     """What the processes under torchrun said about a failure: their '[rankN]:' lines, then the launcher's tail."""
     text = proc.stdout + proc.stderr
     ranks = "\n".join(line for line in text.splitlines() if line.startswith("[rank"))
-    return ranks[-4000:] + "\n...\n" + text[-1500:]
+    return ranks[-4000:] + "\n...\n" + text[-12000:]
 
 
 def test_finetune_in_two_processes_counts_both_and_resumes(tmp_path):
