@@ -15,11 +15,11 @@ from bot.actions import ACTION_TABLE, NOOP_ACTION
 from bot.frame import POS, VEL
 from bot.obs import O_PRESENT
 from bot.policy import load_policy
-from tests.conftest import ROOT
+from tests.conftest import NEXTO_MODEL, ROOT
 from training.baselines import ChaserAgent
 from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls,
                                main)
-from training.sim.rocketsim import GameClock, make_arena, read_ball, read_cars, sim_to_packet
+from training.sim.rocketsim import GameClock, _controls, make_arena, read_ball, read_cars, sim_to_packet
 
 
 def test_vectorised_chaser_matches_the_baseline_agent():
@@ -178,8 +178,6 @@ def test_nexto_drives_the_opponent_in_its_arenas_eight_ticks_late():
     """With --nexto-arenas, Nexto drives the learner's opponent (blue or orange) in the first arenas: each of its
     decisions (every 8 ticks) is applied 8 ticks later and held 8 ticks, the learner's car is never touched, and
     against an idle learner it scores from both ends (a wrong team flip in its observation would not)."""
-    from tests.conftest import NEXTO_MODEL
-    from training.sim.rocketsim import _controls
     env = ArenaBatch(3, 90.0, np.random.default_rng(5), NEXTO_MODEL, nexto_arenas=2)
     idle = np.full(3, NOOP_ACTION)
     decisions = []  # Nexto's newest decision per Nexto arena after each call
@@ -206,7 +204,6 @@ def test_nexto_arenas_need_the_model_and_fit_in_the_arenas():
 
 
 def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
-    from tests.conftest import NEXTO_MODEL
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
            "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "64", "--nexto", str(NEXTO_MODEL),
