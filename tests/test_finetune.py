@@ -21,6 +21,8 @@ from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _
                                main)
 from training.sim.rocketsim import GameClock, _controls, make_arena, read_ball, read_cars, sim_to_packet
 
+needs_nexto = pytest.mark.skipif(not NEXTO_MODEL.is_file(), reason="Nexto model not present")
+
 
 def test_vectorised_chaser_matches_the_baseline_agent():
     rng = np.random.default_rng(0)
@@ -174,6 +176,7 @@ def test_return_scale_is_the_std_of_every_discounted_return_seen_so_far(rng):
     assert again.std == scale.std and np.array_equal(again.ret, scale.ret)
 
 
+@needs_nexto
 def test_nexto_drives_the_opponent_in_its_arenas_eight_ticks_late():
     """With --nexto-arenas, Nexto drives the learner's opponent (blue or orange) in the first arenas: each of its
     decisions (every 8 ticks) is applied 8 ticks later and held 8 ticks, the learner's car is never touched, and
@@ -203,6 +206,7 @@ def test_nexto_arenas_need_the_model_and_fit_in_the_arenas():
         ArenaBatch(2, 90.0, np.random.default_rng(0), Path("nexto.pt"), nexto_arenas=3)
 
 
+@needs_nexto
 def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
