@@ -494,10 +494,10 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     tune = config["finetune"]
     earlier, rounds = tune.get("previous"), []
     while earlier:  # an already fine-tuned start: every earlier round, newest first
-        nexto = earlier["config"].get("nexto_arenas", 0)
-        nexto = f", Nexto in {nexto} of {earlier['config']['arenas']} arenas" if nexto else ""
+        nexto_arenas = earlier["config"].get("nexto_arenas", 0)
+        with_nexto = f", Nexto in {nexto_arenas} of {earlier['config']['arenas']} arenas" if nexto_arenas else ""
         rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}, chaser "
-                      f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}{nexto}) from "
+                      f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}{with_nexto}) from "
                       f"{earlier['from_policy_sha256']}")
         earlier = earlier.get("previous")
     start = (f"the behaviour-cloned policy (weights sha256 {tune['from_policy_sha256']})" if not rounds else
