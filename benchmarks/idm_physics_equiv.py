@@ -24,8 +24,7 @@ import numpy as np
 import RocketSim as rs
 import torch
 
-from bot.actions import (ACTION_TABLE, CONTROL_NAMES, NUM_ACTIONS, PITCH, ROLL, YAW, effective_controls,
-                         equivalent_actions)
+from bot.actions import ACTION_TABLE, CONTROL_NAMES, NUM_ACTIONS, equivalent_actions
 from bot.frame import DEMOLISHED
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import load_idm
@@ -118,23 +117,23 @@ class Brancher:
 KINDS = ("full", "full_coarse", "next")
 
 
-def flip_rule_classes(cars_nf: np.ndarray, flipping_n: np.ndarray) -> np.ndarray:
-    """(N, A, A) a candidate rule, tested here before any training uses it: the rules, plus "while the car is
-    flipping, pitch, yaw and roll do nothing" (the flip's own torque drives it)."""
-    eff = effective_controls(cars_nf)  # (N, A, 8)
-    eff[np.ix_(flipping_n, np.arange(NUM_ACTIONS), [PITCH, YAW, ROLL])] = 0.0
-    return (eff[:, :, None, :] == eff[:, None, :, :]).all(-1)
+def classes_of(cars_nf: np.ndarray, flip_phase_n: np.ndarray | None) -> np.ndarray:
+    """(N, A, A): the rule classes of every pair of actions; without flip phases, the rules before version 2."""
+    n = len(cars_nf)
+    phases = None if flip_phase_n is None else np.repeat(flip_phase_n, NUM_ACTIONS)
+    return equivalent_actions(np.tile(np.arange(NUM_ACTIONS), n), np.repeat(cars_nf, NUM_ACTIONS, 0),
+                              phases).reshape(n, NUM_ACTIONS, NUM_ACTIONS)
 
 
-def class_stats(records: list[dict], rule_aa: np.ndarray, candidate_aa: np.ndarray) -> dict:
+def class_stats(records: list[dict], rule_aa: np.ndarray, v1_aa: np.ndarray) -> dict:
     """Class sizes (over all 90 actions of each car-frame), and how the physics classes differ from the rules
-    and from the candidate flip rule."""
+    (version EQUIV_RULES) and from the rules without flip phases (version 1)."""
     out = {"car_frames": len(records), "mean_class_size": {"rule": float(rule_aa.sum(-1).mean()),
-                                                           "rule_flip": float(candidate_aa.sum(-1).mean())}}
+                                                           "rule_v1": float(v1_aa.sum(-1).mean())}}
     coarse = np.stack([r["full_coarse"] for r in records])
-    out["rule_flip_vs_full_coarse"] = {"equals": float((candidate_aa == coarse).all((1, 2)).mean()),
-                                       "merges_different": float((candidate_aa & ~coarse).any((1, 2)).mean()),
-                                       "physics_merges_more": float((coarse & ~candidate_aa).any((1, 2)).mean())}
+    out["rule_v1_vs_full_coarse"] = {"equals": float((v1_aa == coarse).all((1, 2)).mean()),
+                                     "merges_different": float((v1_aa & ~coarse).any((1, 2)).mean()),
+                                     "physics_merges_more": float((coarse & ~v1_aa).any((1, 2)).mean())}
     for kind in KINDS:
         phys = np.stack([r[kind] for r in records])  # (N, A, A)
         out["mean_class_size"][kind] = float(phys.sum(-1).mean())
@@ -158,11 +157,35 @@ def merged_controls(full: np.ndarray, rule_aa: np.ndarray) -> dict:
     return out
 
 
+def score_idm(checkpoint: Path, class_dirs: list[Path], rows: np.ndarray, slots: np.ndarray,
+              masks: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """One IDM on the probed car-frames, clean and corrupted, with the labels' classes of each folder."""
+    model, model_cfg = load_idm(checkpoint)
+    gaps = read_json(checkpoint / "config.json").get("gaps", {})
+    car_gaps, ball_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS)), np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
+    scores, by_situation = {}, {}
+    for class_dir in class_dirs:
+        data = SimDataset([class_dir], "val")
+        shard = data.shards[0]
+        ids = np.searchsorted(shard.samples[:, 0] * SLOTS + shard.samples[:, 1], rows * SLOTS + slots)
+        for corrupt_name, p in (("clean", 0.0), ("corrupt", 1.0)):
+            batch = data.batch(np.random.default_rng(1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
+                               ids=ids, motion=model_cfg.motion, boost_update_p=gaps.get("boost_update_p"))
+            m = batch_metrics(model, batch, torch.device("cpu"))
+            scores[f"{class_dir.name}.{corrupt_name}"] = {k: round(v, 4) for k, v in m.items() if k != "loss"}
+            if corrupt_name == "clean":
+                pred = predict(model, batch.x_bwf, torch.device("cpu"))[0].argmax(-1)
+                ok = batch.equiv_ba[np.arange(len(pred)), pred]
+                by_situation[class_dir.name] = {k: round(float(ok[sel].mean()), 4) for k, sel in masks.items()}
+    return scores, by_situation
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--teacher-path", type=Path, default=Path("../shared/teachers/nexto/nexto-model.pt"))
     ap.add_argument("--teacher", default="nexto")
-    ap.add_argument("--checkpoint", type=Path, default=Path("models/idm"))
+    ap.add_argument("--checkpoint", type=Path, nargs="+", default=[Path("models/idm")],
+                    help="IDM folders to score (each under every kind of class)")
     ap.add_argument("--arenas", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0, help="game seconds per arena")
     ap.add_argument("--every", type=int, default=15, help="probe every k-th step (30 Hz)")
@@ -184,47 +207,33 @@ def main() -> None:
     slots = np.array([r["slot"] for r in records])
     action = np.asarray(arrays["action_tp"])[rows, slots].astype(np.int64)
     cars = np.asarray(arrays["cars_tpf"])[rows, slots]  # (N, F)
-    rule_aa = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), len(rows)),
-                                 np.repeat(cars, NUM_ACTIONS, 0)).reshape(len(rows), NUM_ACTIONS, NUM_ACTIONS)
+    rule_aa = classes_of(cars, np.asarray(arrays["flip_phase_tp"])[rows, slots])
+    v1_aa = classes_of(cars, None)
     situations = np.array([r["situation"] for r in records])
     masks = {k: situations == k for k in sorted(set(situations))}  # car-frames of each situation
-    candidate_aa = flip_rule_classes(cars, situations == "air, flipping")
     phys = {kind: np.stack([r[kind] for r in records]) for kind in KINDS}
     report = {"config": {k: str(v) for k, v in vars(args).items()}, "simulated_seconds": counts["game_seconds"],
               "wall_seconds": wall, "branch_seconds": brancher.seconds,
-              "all": class_stats(records, rule_aa, candidate_aa),
+              "all": class_stats(records, rule_aa, v1_aa),
               "controls_merged": {k: merged_controls(phys[k], rule_aa) for k in ("full", "full_coarse")}}
     report["by_situation"] = {}
     for k, sel in masks.items():
         report["by_situation"][k] = class_stats([r for r, s in zip(records, sel) if s], rule_aa[sel],
-                                                  candidate_aa[sel])
+                                                  v1_aa[sel])
         report["by_situation"][k]["controls_merged"] = merged_controls(phys["full_coarse"][sel], rule_aa[sel])
 
-    # the IDM scored against each kind of class, on the same windows and the same corruption
-    model, model_cfg = load_idm(args.checkpoint)
-    gaps = read_json(args.checkpoint / "config.json").get("gaps", {})
-    car_gaps, ball_gaps = np.asarray(gaps.get("car", DEFAULT_CAR_GAPS)), np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
-    label_class = {"rule": rule_aa, "rule_flip": candidate_aa, **phys}
-    scores = {}
+    # each IDM scored against each kind of class, on the same windows and the same corruption
+    label_class = {"rule": rule_aa, "rule_v1": v1_aa, **phys}
+    report["idm"], report["idm_clean_by_situation"] = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, classes in label_class.items():
             packed = np.array(arrays["equiv_packed_tpb"])
             packed[rows, slots] = pack_equiv(classes[np.arange(len(rows)), action])
             write_shard(Path(tmp) / name / "shard-00000", {**arrays, "equiv_packed_tpb": packed}, {})
-            data = SimDataset([Path(tmp) / name], "val")
-            shard = data.shards[0]
-            ids = np.searchsorted(shard.samples[:, 0] * SLOTS + shard.samples[:, 1], rows * SLOTS + slots)
-            for corrupt_name, p in (("clean", 0.0), ("corrupt", 1.0)):
-                batch = data.batch(np.random.default_rng(1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
-                                   ids=ids, motion=model_cfg.motion, boost_update_p=gaps.get("boost_update_p"))
-                m = batch_metrics(model, batch, torch.device("cpu"))
-                scores[f"{name}.{corrupt_name}"] = {k: round(v, 4) for k, v in m.items() if k != "loss"}
-                if corrupt_name == "clean":
-                    pred = predict(model, batch.x_bwf, torch.device("cpu"))[0].argmax(-1)
-                    ok = batch.equiv_ba[np.arange(len(pred)), pred]
-                    report.setdefault("idm_clean_by_situation", {})[name] = {
-                        k: round(float(ok[sel].mean()), 4) for k, sel in masks.items()}
-    report["idm"] = scores
+        for checkpoint in args.checkpoint:
+            scores, by_situation = score_idm(checkpoint, [Path(tmp) / name for name in label_class], rows, slots,
+                                             masks)
+            report["idm"][str(checkpoint)], report["idm_clean_by_situation"][str(checkpoint)] = scores, by_situation
     args.json.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=1))
 

@@ -63,9 +63,10 @@ def car_row(**flags) -> np.ndarray:
     return row
 
 
-def classes(row: np.ndarray) -> np.ndarray:
+def classes(row: np.ndarray, flip_phase: int | None = None) -> np.ndarray:
     """(A, A) bool: equivalence of every pair of actions in this state."""
-    return equivalent_actions(np.arange(90), np.repeat(row[None], 90, 0))
+    phases = None if flip_phase is None else np.full(90, flip_phase)
+    return equivalent_actions(np.arange(90), np.repeat(row[None], 90, 0), phases)
 
 
 def test_equivalence_rules_on_synthetic_states():
@@ -117,17 +118,18 @@ def _outcome(base, action: int, ticks: int) -> np.ndarray:
 
 
 def _scenes():
-    """Base arenas in distinct situations, each with one car: (name, arena)."""
+    """Base arenas in distinct situations, each with one car: (name, arena, car row, flip phase)."""
     import RocketSim as rs
 
-    from training.sim.rocketsim import make_arena, read_cars
+    from training.sim.rocketsim import flip_phases, make_arena, read_cars
     arena = make_arena(1, 0, seed=2)
     car = arena.get_cars()[0]
 
     def drive(controls: dict, ticks: int):
         car.set_controls(rs.CarControls(**controls))
         arena.step(ticks)
-        return arena.clone(True), read_cars(arena)[0][0]
+        rows, _, states = read_cars(arena)
+        return arena.clone(True), rows[0], int(flip_phases(states)[0])
 
     scenes = [("ground", *drive({"throttle": 1.0}, 90))]
     state = car.get_state()
@@ -138,19 +140,35 @@ def _scenes():
     car.set_state(state)
     scenes.append(("air-after-jump", *drive({"throttle": 1.0, "jump": True}, 12)))
     drive({"jump": False}, 2)
-    scenes.append(("air-after-flip", *drive({"jump": True, "pitch": -1.0}, 4)))
+    scenes.append(("air-after-flip", *drive({"jump": True, "pitch": -1.0}, 4)))  # a front dodge
+    # a side dodge and the pitch lock after it, high above the floor so that the car stays in the air
+    state = car.get_state()
+    state.pos, state.vel, state.ang_vel = rs.Vec(0, 0, 1000), rs.Vec(0, 0, 0), rs.Vec(0, 0, 0)
+    state.rot_mat = rs.Angle(0, 0, 0).as_rot_mat()
+    state.has_flipped = state.has_double_jumped = state.is_flipping = False
+    state.air_time_since_jump = 0.0
+    car.set_state(state)
+    drive({"jump": False}, 1)
+    scenes.append(("air-side-dodge", *drive({"jump": True, "roll": 1.0}, 12)))
+    scenes.append(("air-pitch-locked", *drive({"jump": False}, 76)))
     return scenes
 
 
 @pytest.mark.parametrize("ticks", [1, 4])
 def test_equivalent_actions_have_equal_effects_in_rocketsim(ticks):
+    from bot.actions import DODGE_CANCEL_BY_PITCH_UP, DODGE_SIDE, NO_FLIP, PITCH_LOCKED
+    expected_phase = {"air-after-flip": DODGE_CANCEL_BY_PITCH_UP, "air-side-dodge": DODGE_SIDE,
+                      "air-pitch-locked": PITCH_LOCKED}
     checked = 0
-    for name, base, row in _scenes():
-        eq = classes(row)
+    for name, base, row, phase in _scenes():
+        assert phase == expected_phase.get(name, NO_FLIP), name
+        eq = classes(row, phase)
         outcomes = np.stack([_outcome(base, a, ticks) for a in range(90)])  # (A, F)
         same = (np.abs(outcomes[:, None] - outcomes[None]) < 1e-3).all(-1)  # (A, A)
         assert not (eq & ~same).any(), f"{name}: rules merge actions that act differently"
         assert eq.sum() > 100, f"{name}: the rules merge almost nothing"  # more than the identity
+        if phase != NO_FLIP:  # the flip phase merges what the flip's clock makes equal
+            assert eq.sum() > 2 * classes(row).sum(), name
         checked += 1
         print(name, ticks, "pairs merged by the rules", int(eq.sum()), "truly equal", int(same.sum()))
-    assert checked == 4
+    assert checked == 6

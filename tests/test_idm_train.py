@@ -1,6 +1,7 @@
 """IDM training: the loss, a tiny run end to end, exact resume after a kill, and DDP with 2 CPU processes
 (on one node, and on two nodes with one launcher each)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,9 @@ def test_tiny_training_run_writes_model_card_curves_and_logs(sim_data, tmp_path)
     assert any((tmp_path / "tensorboard").iterdir())
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert "action_equiv_acc" in card and "idm-train" in card
+    from bot.actions import EQUIV_RULES
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["equiv_rules"] == [EQUIV_RULES] and f"version {EQUIV_RULES}" in card  # the data's classes
 
 
 def test_resume_after_a_kill_reproduces_the_uninterrupted_run(sim_data, tmp_path):
@@ -67,7 +71,6 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(sim_data, tmp_path
         time.sleep(0.05)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
-    import json
     assert json.loads(state.read_text())["step"] < 40  # really interrupted mid-run
     assert not (tmp_path / "b" / "model").exists()
     resumed = run_train(sim_data, tmp_path / "b", *args, "--resume")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bot.actions import NUM_ACTIONS
-from bot.frame import PRESENT
+from bot.frame import HAS_FLIP, ON_GROUND, PRESENT
 from training.sim.recorder import SLOTS, replay_shard, run_shard, unpack_equiv
 from training.simulate import Config, main, make_teacher
 from training.storage import read_json
@@ -52,8 +52,32 @@ def test_resimulation_reproduces_frames():
     """Recorded start (seed) + recorded actions give back every recorded frame, bit for bit."""
     arrays, _ = run_shard(SMALL, 1, make_teacher(SMALL))
     again = replay_shard(SMALL, 1, arrays)
-    for name in ("cars_tpf", "ball_tf", "pads_tk", "game_tf", "action_tp", "episode_t"):
+    for name in ("cars_tpf", "ball_tf", "pads_tk", "game_tf", "action_tp", "episode_t", "flip_phase_tp"):
         np.testing.assert_array_equal(again[name], arrays[name], err_msg=name)
+
+
+def test_flip_phases_are_recorded_and_shape_the_classes():
+    """Scripted dodges from kickoff spots (jump, let go, front dodge, wait): those frames carry a flip phase
+    (only in the air, after a dodge), the re-simulation gives it back, and the classes are the ones bot.actions
+    gives for that phase, wider than without it."""
+    from bot.actions import (ACTION_TABLE, DODGE_CANCEL_BY_PITCH_UP, NO_FLIP, NOOP_ACTION, PITCH_LOCKED,
+                             equivalent_actions)
+    from training.sim.recorder import ReplayTeacher
+    cfg = replace(SMALL, arenas=2, shard_seconds=2.0, team_size_weights=(1.0, 0.0, 0.0), kickoff_share=1.0,
+                  episode_seconds_min=3.0, episode_seconds_max=3.0)
+    jump = int(np.flatnonzero((ACTION_TABLE == [0, 0, 0, 0, 0, 1, 0, 0]).all(1))[0])
+    front_dodge = int(np.flatnonzero((ACTION_TABLE == [0, 0, -1, 0, 0, 1, 0, 1]).all(1))[0])
+    script = np.full(60, NOOP_ACTION)
+    script[:6], script[8] = jump, front_dodge
+    arrays, _ = run_shard(cfg, 0, ReplayTeacher(np.broadcast_to(script[None, :, None], (2, 60, SLOTS)).copy()))
+    phase, cars, action = arrays["flip_phase_tp"], arrays["cars_tpf"], arrays["action_tp"].astype(np.int64)
+    t, p = np.nonzero(phase != NO_FLIP)
+    assert {DODGE_CANCEL_BY_PITCH_UP, PITCH_LOCKED} <= set(phase[t, p].tolist())
+    assert (cars[t, p, ON_GROUND] == 0).all() and (cars[t, p, HAS_FLIP] == 0).all()
+    recorded = unpack_equiv(arrays["equiv_packed_tpb"][t, p])
+    np.testing.assert_array_equal(recorded, equivalent_actions(action[t, p], cars[t, p], phase[t, p]))
+    assert recorded.sum() > 2 * equivalent_actions(action[t, p], cars[t, p]).sum()
+    np.testing.assert_array_equal(replay_shard(cfg, 0, arrays)["flip_phase_tp"], phase)
 
 
 def _hashes(out: Path) -> dict:
@@ -247,13 +271,13 @@ def test_shard_with_demolitions_is_deterministic_and_replays(monkeypatch):
     for name in arrays:
         assert again[name].tobytes() == arrays[name].tobytes(), name
     replayed = replay_shard(cfg, 0, arrays)
-    for name in ("cars_tpf", "ball_tf", "pads_tk", "game_tf", "action_tp", "episode_t"):
+    for name in ("cars_tpf", "ball_tf", "pads_tk", "game_tf", "action_tp", "episode_t", "flip_phase_tp"):
         assert replayed[name].tobytes() == arrays[name].tobytes(), name
 
 
 def test_equivalence_table_and_labels_match_bot_actions():
     """The recorder's lookups give what bot.actions computes: equivalence masks and nearest actions."""
-    from bot.actions import ACTION_TABLE, equivalent_actions, nearest_action
+    from bot.actions import ACTION_TABLE, NUM_FLIP_PHASES, equivalent_actions, nearest_action
     from bot.frame import BOOST, CAR_F, DEMOLISHED, HAS_FLIP, HAS_JUMP, ON_GROUND
     from training.sim.recorder import EQUIV_PACKED, equiv_code, label_actions, pack_equiv
 
@@ -264,7 +288,9 @@ def test_equivalence_table_and_labels_match_bot_actions():
         rows[:, col] = rng.choice(np.array([0.0, 1.0, np.nan], np.float32), size=n, p=[0.45, 0.45, 0.1])
     rows[:, BOOST] = rng.choice(np.array([0.0, 0.5, 1.0, np.nan], np.float32), size=n)
     action = rng.integers(NUM_ACTIONS, size=n)
-    np.testing.assert_array_equal(EQUIV_PACKED[equiv_code(rows), action], pack_equiv(equivalent_actions(action, rows)))
+    phase = rng.integers(NUM_FLIP_PHASES, size=n)
+    np.testing.assert_array_equal(EQUIV_PACKED[equiv_code(rows, phase), action],
+                                  pack_equiv(equivalent_actions(action, rows, phase)))
 
     applied = ACTION_TABLE[action].copy()
     off = rng.random(n) < 0.2  # controls that are not exactly a table row
@@ -295,19 +321,27 @@ def test_physics_equivalence_probe_branches_without_touching_the_shard():
     assert fast and all(not r["full"][8, 10] for r in fast)  # rows 8: no-op, 10: steer right (and yaw)
 
 
-def test_candidate_flip_rule_is_the_rules_plus_free_air_stick_while_flipping():
-    from benchmarks.idm_physics_equiv import flip_rule_classes
-    from bot.actions import ACTION_TABLE, PITCH, ROLL, YAW, equivalent_actions
+def test_probe_classes_with_and_without_flip_phases():
+    """The probe scores the rules (with flip phases) and the rules of version 1 (without): no phase gives the
+    version-1 rules; a side dodge leaves only throttle, jump and boost to tell actions apart; a pitch lock
+    merges rows that differ only in pitch."""
+    from benchmarks.idm_physics_equiv import classes_of
+    from bot.actions import ACTION_TABLE, DODGE_SIDE, NO_FLIP, PITCH, PITCH_LOCKED, ROLL, YAW, equivalent_actions
     from bot.frame import BOOST, CAR_F, HAS_FLIP, HAS_JUMP, ON_GROUND
-    cars = np.zeros((2, CAR_F), np.float32)
-    cars[:, [BOOST, HAS_JUMP, HAS_FLIP]] = 1.0  # both in the air with boost and a flip left
+    cars = np.zeros((3, CAR_F), np.float32)
+    cars[:, [BOOST, HAS_JUMP, HAS_FLIP]] = 1.0  # in the air with boost and a flip left
     cars[:, ON_GROUND] = 0.0
-    classes = flip_rule_classes(cars, np.array([False, True]))
-    rules = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), 2), np.repeat(cars, NUM_ACTIONS, 0)).reshape(2, 90, 90)
-    np.testing.assert_array_equal(classes[0], rules[0])  # not flipping: the rules
-    rest = np.delete(np.arange(8), [PITCH, YAW, ROLL, 1, 7])  # in the air steer and handbrake never count
-    same_rest = (ACTION_TABLE[:, None, rest] == ACTION_TABLE[None, :, rest]).all(-1)
-    np.testing.assert_array_equal(classes[1], same_rest)  # flipping: only throttle, jump and boost tell apart
+    classes = classes_of(cars, np.array([NO_FLIP, DODGE_SIDE, PITCH_LOCKED]))
+    rules_v1 = equivalent_actions(np.tile(np.arange(NUM_ACTIONS), 3),
+                                  np.repeat(cars, NUM_ACTIONS, 0)).reshape(3, 90, 90)
+    np.testing.assert_array_equal(classes[0], rules_v1[0])
+    np.testing.assert_array_equal(classes_of(cars, None), rules_v1)
+
+    def same_except(cols: list[int]) -> np.ndarray:
+        rest = np.delete(np.arange(8), cols + [1, 7])  # in the air steer and handbrake never count
+        return (ACTION_TABLE[:, None, rest] == ACTION_TABLE[None, :, rest]).all(-1)
+    np.testing.assert_array_equal(classes[1], same_except([PITCH, YAW, ROLL]))
+    np.testing.assert_array_equal(classes[2], same_except([PITCH]))
 
 
 def test_analog_inputs_keep_the_row_as_label_and_resimulate():

@@ -25,7 +25,7 @@ from training.distributed import setup_distributed, teardown_distributed
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_BOOST_UPDATE_P, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.metrics import batch_metrics
 from training.idm.model import IDMConfig, build_idm, idm_loss
-from training.storage import read_shard, sha256_file, write_json
+from training.storage import read_json, read_shard, sha256_file, write_json
 
 
 @dataclass(frozen=True)
@@ -190,12 +190,21 @@ def train(cfg: Config) -> dict:
         plot_curves(history, out / "curves.png")
         card = model_card(cfg, model_cfg, history, result["gaps"], len(train_data), len(val_data))
         config = {"model": model_cfg.to_dict(), "gaps": result["gaps"], "data_sha256": data_hashes(cfg.sim),
+                  "equiv_rules": equiv_rules_of(cfg.sim),
                   "final_metrics": history[-1] if history else {}}
         export_model(out / "model", model, config, card)
         if cfg.export:
             export_model(cfg.export, model, config, card, half=True)
     teardown_distributed()
     return result
+
+
+def equiv_rules_of(roots: list[Path]) -> list[int]:
+    """Versions of the equivalence classes (bot/actions.py EQUIV_RULES) the simulated data was labelled with;
+    data from before the version was recorded has version 1."""
+    found = {read_json(Path(r) / "manifest.json").get("config", {}).get("equiv_rules", 1)
+             for r in roots if (Path(r) / "manifest.json").is_file()}
+    return sorted(found)
 
 
 def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int) -> str:
@@ -213,6 +222,8 @@ Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) 
 - Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}
 - Trained on simulated shards: {', '.join(map(str, cfg.sim))} ({n_train:,} train / {n_val:,} validation samples)
 - Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
+- Equivalence classes of the labels: version {', '.join(map(str, equiv_rules_of(cfg.sim)))} (bot/actions.py
+  EQUIV_RULES; 2 knows flips: docs/idm.md)
 - Replay-style hold gaps (P of 1..4 frames): cars {car_gaps}, ball {ball_gaps} ({gaps_source}); boost amount
   {boost_hold}
 - Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}

@@ -381,10 +381,12 @@ def _without_volatile(value):
 
 def stamp_record(stage: Stage) -> dict:
     """What makes a stage's outputs current: its config (minus execution-only fields, and fields added later
-    while at the value that reproduces earlier outputs: a config's ADDED_LATER) and its inputs' hashes."""
+    while at the value that reproduces earlier outputs: a config's ADDED_LATER; plus its CODE_VERSIONS) and its
+    inputs' hashes."""
     raw = asdict(stage.config) if dataclasses.is_dataclass(stage.config) else dict(stage.config)
     neutral = getattr(stage.config, "ADDED_LATER", {})
     kept = {k: v for k, v in raw.items() if k not in EXECUTION_ONLY and not (k in neutral and v == neutral[k])}
+    kept.update(getattr(stage.config, "CODE_VERSIONS", {}))  # e.g. simulate's equivalence-class version
     config = json.loads(json.dumps(kept, default=str))
     return {"config": config, "inputs": {str(p): fingerprint(p) for p in stage.inputs}}
 

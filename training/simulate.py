@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bot.actions import EQUIV_RULES
 from training.cli import arg, parse_shard
 from training.storage import SCHEMA_VERSION, read_json, shard_exists, write_json, write_shard
 
@@ -58,6 +59,9 @@ class Config:
     progress: bool = arg(True, "show a tqdm progress bar")
 
     ADDED_LATER: ClassVar[dict] = {"analog_share": 0.0}  # field -> the value that reproduces the data of before
+    # what else makes the data and is no flag: the version of the equivalence classes (bot/actions.py). Data of
+    # another version is a different job, and the pipeline's stamp changes with it.
+    CODE_VERSIONS: ClassVar[dict] = {"equiv_rules": EQUIV_RULES}
 
 
 def resolve_path(path: Path) -> Path:
@@ -92,7 +96,7 @@ def data_config(cfg: Config) -> dict:
          if k not in _RUN_ONLY and not (k in cfg.ADDED_LATER and v == cfg.ADDED_LATER[k])}
     d["teacher_path"] = str(d["teacher_path"])
     d["team_size_weights"], d["nexto_betas"] = list(cfg.team_size_weights), list(cfg.nexto_betas)
-    return d
+    return {**d, **cfg.CODE_VERSIONS}
 
 
 def simulate_shard(cfg: Config, index: int) -> dict:

@@ -19,7 +19,8 @@ import numpy as np
 import RocketSim as rs
 
 from bot.actions import (
-    ACTION_TABLE, BOOST_BUTTON, NOOP_ACTION, NUM_ACTIONS, STEER, THROTTLE, YAW, equivalent_actions, nearest_action,
+    ACTION_TABLE, BOOST_BUTTON, NOOP_ACTION, NUM_ACTIONS, NUM_FLIP_PHASES, STEER, THROTTLE, YAW, equivalent_actions,
+    nearest_action,
 )
 from bot.constants import FRAME_RATE, NUM_BOOST_PADS, TICKS_PER_FRAME
 from bot.frame import (
@@ -75,25 +76,29 @@ def unpack_equiv(packed: np.ndarray) -> np.ndarray:
 
 
 def _equiv_table() -> np.ndarray:
-    """(32, A, 12) uint8: the packed equivalence mask of every action, per `equiv_code`.
+    """(32 * NUM_FLIP_PHASES, A, 12) uint8: the packed equivalence mask of every action, per `equiv_code`.
 
     Why: `equivalent_actions` builds (cars, 90, 8) arrays every frame, but its answer only depends on the five
-    car flags that `equiv_code` packs, so it is evaluated once here, on one car row per code.
+    car flags and the flip phase that `equiv_code` packs, so it is evaluated once here, on one car row per code.
     """
-    code = np.arange(32)
-    rows = np.zeros((32, CAR_F), np.float32)
-    rows[:, DEMOLISHED] = code & 1
-    rows[:, ON_GROUND] = np.where(code & 2, 1.0, np.where(code & 4, 0.0, np.nan))  # neither: unknown (NaN)
-    rows[:, BOOST] = np.where(code & 8, 0.0, 1.0)
-    rows[:, HAS_JUMP] = rows[:, HAS_FLIP] = np.where(code & 16, 0.0, 1.0)
-    action = np.tile(np.arange(NUM_ACTIONS), 32)
-    return pack_equiv(equivalent_actions(action, np.repeat(rows, NUM_ACTIONS, axis=0))).reshape(32, NUM_ACTIONS, -1)
+    code = np.arange(32 * NUM_FLIP_PHASES)
+    flags = code % 32
+    rows = np.zeros((len(code), CAR_F), np.float32)
+    rows[:, DEMOLISHED] = flags & 1
+    rows[:, ON_GROUND] = np.where(flags & 2, 1.0, np.where(flags & 4, 0.0, np.nan))  # neither: unknown (NaN)
+    rows[:, BOOST] = np.where(flags & 8, 0.0, 1.0)
+    rows[:, HAS_JUMP] = rows[:, HAS_FLIP] = np.where(flags & 16, 0.0, 1.0)
+    action = np.tile(np.arange(NUM_ACTIONS), len(code))
+    equiv = equivalent_actions(action, np.repeat(rows, NUM_ACTIONS, axis=0), np.repeat(code // 32, NUM_ACTIONS))
+    return pack_equiv(equiv).reshape(len(code), NUM_ACTIONS, -1)
 
 
-def equiv_code(cars_bf: np.ndarray) -> np.ndarray:
-    """(B, F) car rows -> (B,) int: the flags `equivalent_actions` looks at (bot/actions.effective_controls)."""
+def equiv_code(cars_bf: np.ndarray, flip_phase_b: np.ndarray) -> np.ndarray:
+    """(B, F) car rows and (B,) flip phases -> (B,) int: what `equivalent_actions` looks at
+    (bot/actions.effective_controls)."""
     return ((cars_bf[:, DEMOLISHED] == 1) + 2 * (cars_bf[:, ON_GROUND] == 1) + 4 * (cars_bf[:, ON_GROUND] == 0)
-            + 8 * (cars_bf[:, BOOST] <= 0) + 16 * ((cars_bf[:, HAS_JUMP] == 0) & (cars_bf[:, HAS_FLIP] == 0)))
+            + 8 * (cars_bf[:, BOOST] <= 0) + 16 * ((cars_bf[:, HAS_JUMP] == 0) & (cars_bf[:, HAS_FLIP] == 0))
+            + 32 * np.asarray(flip_phase_b, np.int64))
 
 
 EQUIV_PACKED = _equiv_table()
@@ -180,6 +185,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
     time = np.zeros((g_count, steps), np.float64)
     action = np.full((g_count, steps, SLOTS), -1, np.int16)
     equiv = np.zeros((g_count, steps, SLOTS, (NUM_ACTIONS + 7) // 8), np.uint8)
+    flip_phase = np.zeros((g_count, steps, SLOTS), np.int8)  # simulator-only state behind the classes
     episode = np.zeros((g_count, steps), np.int32)
     episodes: list[dict] = []  # one dict per episode, in order of start
 
@@ -224,6 +230,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
         cars[:, s], ball[:, s], pads[:, s], game[:, s], time[:, s] = (now.cars_tpf, now.ball_tf, now.pads_tk,
                                                                       now.game_tf, now.time_t)
         episode[:, s] = ep_of
+        flip_phase[g_idx, s, p_idx] = reader.flip_phase_gp[g_idx, p_idx]  # read with cur_cars
         if new_episode.any():
             teacher.start_episodes(new_episode, now, teacher_rng)
         chosen = (np.asarray(teacher.act(now, teacher_rng)) % NUM_ACTIONS)[g_idx, p_idx]  # (n,)
@@ -247,7 +254,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
         label = np.where(demoed, chosen, label)
         label_mismatches += int((label != chosen).sum())
         action[g_idx, s, p_idx] = label
-        equiv[g_idx, s, p_idx] = EQUIV_PACKED[equiv_code(cars[g_idx, s, p_idx]), label]
+        equiv[g_idx, s, p_idx] = EQUIV_PACKED[equiv_code(cars[g_idx, s, p_idx], flip_phase[g_idx, s, p_idx]), label]
 
         # episode ends: goals, time limits
         ep_step += 1
@@ -280,6 +287,7 @@ def run_shard(cfg: Config, shard_index: int, teacher: Teacher,
         "cars_tpf": cars.reshape(rows, SLOTS, CAR_F), "pads_tk": pads.reshape(rows, NUM_BOOST_PADS),
         "team_p": TEAM_P.copy(), "episode_t": episode.reshape(rows), "action_tp": action.reshape(rows, SLOTS),
         "equiv_packed_tpb": equiv.reshape(rows, SLOTS, -1),
+        "flip_phase_tp": flip_phase.reshape(rows, SLOTS),
         "episode_first_row_e": first_row,
         "episode_len_e": np.array([e["length"] for e in episodes], np.int64),
         "episode_team_size_e": np.array([e["team_size"] for e in episodes], np.int8),

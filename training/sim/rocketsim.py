@@ -12,7 +12,10 @@ import numpy as np
 import RocketSim as rs
 from rlbot.utils.structures.game_data_struct import FieldInfoPacket, GameTickPacket
 
-from bot.constants import BOOST_PAD_RESPAWN_S, TICK_RATE
+from bot.actions import (
+    DODGE_CANCEL_BY_PITCH_DOWN, DODGE_CANCEL_BY_PITCH_UP, DODGE_SIDE, NO_FLIP, PITCH_LOCKED,
+)
+from bot.constants import BOOST_PAD_RESPAWN_S, TICK_RATE, TICKS_PER_FRAME
 from bot.frame import (
     BALL_F, BALL_FRESH, BLUE_SCORE, BOOST, CAR_F, DEMOLISHED, FRESH, GAME_F, HAS_FLIP, HAS_JUMP,
     IS_OVERTIME, KICKOFF_PAUSE, ON_GROUND, ORANGE_SCORE, PHYSICS, PRESENT, RECORDED_INPUTS, SECONDS_REMAINING,
@@ -91,6 +94,28 @@ def read_cars(arena: rs.Arena) -> tuple[np.ndarray, np.ndarray, list]:
     return rows, teams, states
 
 
+FLIP_TORQUE_TIME = 0.65  # s after a dodge starts: its torque turns the car (RocketSim's RLConst)
+PITCH_LOCK_END = 0.95  # s after a dodge starts: pitch does nothing until then (torque time + 0.3 in RocketSim 2)
+_FRAME_MARGIN = (TICKS_PER_FRAME + 1) / TICK_RATE  # a phase must hold for the whole frame and one tick more
+
+
+def flip_phases(states: list) -> np.ndarray:
+    """(n,) int8: where each car (a RocketSim CarState at the start of a frame) is in a flip (bot.actions'
+    NO_FLIP ... PITCH_LOCKED). A phase that ends within the frame is NO_FLIP, so no frame mixes two rules."""
+    f = np.array([(s.has_flipped and not s.is_on_ground and not s.is_auto_flipping, s.flip_time,
+                   s.flip_rel_torque.x, s.flip_rel_torque.y) for s in states], np.float64).reshape(-1, 4)
+    flipped, t, torque_x, torque_y = f.T
+    twisting = (torque_x != 0) | (torque_y != 0)  # a dodge with no direction (a stall) has no torque
+    dodging = (flipped > 0) & twisting & (t + _FRAME_MARGIN < FLIP_TORQUE_TIME)
+    locked = ((flipped > 0) & ((t >= FLIP_TORQUE_TIME + 1 / TICK_RATE) | ~twisting)
+              & (t + _FRAME_MARGIN < PITCH_LOCK_END))
+    phase = np.full(len(f), NO_FLIP, np.int8)
+    phase[dodging] = np.where(torque_y[dodging] > 0, DODGE_CANCEL_BY_PITCH_UP,
+                              np.where(torque_y[dodging] < 0, DODGE_CANCEL_BY_PITCH_DOWN, DODGE_SIDE))
+    phase[locked] = PITCH_LOCKED
+    return phase
+
+
 def read_ball(arena: rs.Arena) -> np.ndarray:
     """(BALL_F,) float32 ball row."""
     b = arena.ball.get_state()
@@ -141,6 +166,8 @@ class BatchReader:
         self.car_ids = [np.array([c.id for c in cars], np.float32) for cars in self.cars]
         self.respawn_rng = respawn_rng
         self.demoed = np.zeros(len(arenas), bool)  # arena had a demolished car at its last read
+        # each car's flip phase (bot.actions) at the last read, by slot as the car rows
+        self.flip_phase_gp = np.zeros((len(arenas), 1 + max(int(s.max()) for s in self.slots)), np.int8)
 
     def step(self, ticks: int, cars_gpf: np.ndarray, ball_gf: np.ndarray, pads_gk: np.ndarray) -> np.ndarray:
         """Step every arena `ticks` ticks, then as `read` for all of them. Each arena is read right after its
@@ -222,6 +249,8 @@ class BatchReader:
         self.demoed[g_idx[car[:, GYM_CAR_DEMOED] > 0]] = True
         cars_gpf[which] = 0.0
         cars_gpf[g_idx, np.concatenate([self.slots[g] for g in which])] = rows
+        self.flip_phase_gp[which] = NO_FLIP
+        self.flip_phase_gp[g_idx, np.concatenate([self.slots[g] for g in which])] = flip_phases(states)
 
         ball = np.stack([gym[2][0] for gym, _, _ in fetched])  # (g, 25)
         ball_gf[which, PHYSICS] = ball[:, GYM_BALL_PHYSICS]
