@@ -121,7 +121,7 @@ def _scenes():
     """Base arenas in distinct situations, each with one car: (name, arena, car row, flip phase)."""
     import RocketSim as rs
 
-    from training.sim.rocketsim import flip_phases, make_arena, read_cars
+    from training.sim.rocketsim import flip_fields, flip_phases, make_arena, read_cars
     arena = make_arena(1, 0, seed=2)
     car = arena.get_cars()[0]
 
@@ -129,7 +129,7 @@ def _scenes():
         car.set_controls(rs.CarControls(**controls))
         arena.step(ticks)
         rows, _, states = read_cars(arena)
-        return arena.clone(True), rows[0], int(flip_phases(states)[0])
+        return arena.clone(True), rows[0], int(flip_phases([flip_fields(states[0])])[0])
 
     scenes = [("ground", *drive({"throttle": 1.0}, 90))]
     state = car.get_state()

@@ -99,17 +99,22 @@ PITCH_LOCK_END = 0.95  # s after a dodge starts: pitch does nothing until then (
 _FRAME_MARGIN = (TICKS_PER_FRAME + 1) / TICK_RATE  # a phase must hold for the whole frame and one tick more
 
 
-def flip_phases(states: list) -> np.ndarray:
-    """(n,) int8: where each car (a RocketSim CarState at the start of a frame) is in a flip (bot.actions'
+def flip_fields(s: rs.CarState) -> tuple:
+    """What `flip_phases` reads of one CarState: flipped (in the air, not auto-flipping), flip time, dodge
+    torque x and y."""
+    return (s.has_flipped and not s.is_on_ground and not s.is_auto_flipping, s.flip_time, s.flip_rel_torque.x,
+            s.flip_rel_torque.y)
+
+
+def flip_phases(fields_n4: np.ndarray) -> np.ndarray:
+    """(n, 4) `flip_fields` of cars at the start of a frame -> (n,) int8: where each is in a flip (bot.actions'
     NO_FLIP ... PITCH_LOCKED). A phase that ends within the frame is NO_FLIP, so no frame mixes two rules."""
-    f = np.array([(s.has_flipped and not s.is_on_ground and not s.is_auto_flipping, s.flip_time,
-                   s.flip_rel_torque.x, s.flip_rel_torque.y) for s in states], np.float64).reshape(-1, 4)
-    flipped, t, torque_x, torque_y = f.T
+    flipped, t, torque_x, torque_y = np.asarray(fields_n4, np.float64).reshape(-1, 4).T
     twisting = (torque_x != 0) | (torque_y != 0)  # a dodge with no direction (a stall) has no torque
     dodging = (flipped > 0) & twisting & (t + _FRAME_MARGIN < FLIP_TORQUE_TIME)
     locked = ((flipped > 0) & ((t >= FLIP_TORQUE_TIME + 1 / TICK_RATE) | ~twisting)
               & (t + _FRAME_MARGIN < PITCH_LOCK_END))
-    phase = np.full(len(f), NO_FLIP, np.int8)
+    phase = np.full(len(t), NO_FLIP, np.int8)
     phase[dodging] = np.where(torque_y[dodging] > 0, DODGE_CANCEL_BY_PITCH_UP,
                               np.where(torque_y[dodging] < 0, DODGE_CANCEL_BY_PITCH_DOWN, DODGE_SIDE))
     phase[locked] = PITCH_LOCKED
@@ -233,8 +238,8 @@ class BatchReader:
         if not np.array_equal(car[:, GYM_CAR_ID], np.concatenate([self.car_ids[g] for g in which])):
             raise RuntimeError("get_gym_state() lists the cars in another order than get_cars()")
         states = [s for _, states_of, _ in fetched for s in states_of]
-        extra = np.array([(s.has_jumped, s.has_double_jumped or s.has_flipped, *_controls(s.last_controls))
-                          for s in states], np.float32)  # (n, 10)
+        extra = np.array([(s.has_jumped, s.has_double_jumped or s.has_flipped, *_controls(s.last_controls),
+                           *flip_fields(s)) for s in states], np.float32)  # (n, 14)
 
         rows = np.empty((len(car), CAR_F), np.float32)
         rows[:, PHYSICS] = car[:, GYM_CAR_PHYSICS]
@@ -250,7 +255,7 @@ class BatchReader:
         cars_gpf[which] = 0.0
         cars_gpf[g_idx, np.concatenate([self.slots[g] for g in which])] = rows
         self.flip_phase_gp[which] = NO_FLIP
-        self.flip_phase_gp[g_idx, np.concatenate([self.slots[g] for g in which])] = flip_phases(states)
+        self.flip_phase_gp[g_idx, np.concatenate([self.slots[g] for g in which])] = flip_phases(extra[:, 10:])
 
         ball = np.stack([gym[2][0] for gym, _, _ in fetched])  # (g, 25)
         ball_gf[which, PHYSICS] = ball[:, GYM_BALL_PHYSICS]
@@ -260,7 +265,7 @@ class BatchReader:
         cooldown = np.array([c for _, _, c in fetched], np.float32)
         since_pickup = np.where(active, 0.0, BOOST_PAD_RESPAWN_S - cooldown).astype(np.float32)  # as read_pads
         pads_gk[which] = pad_timers_from_active(active, since_pickup)
-        return extra[:, 2:]
+        return extra[:, 2:10]
 
 
 def _controls(c: rs.CarControls) -> tuple:
