@@ -250,12 +250,13 @@ class BatchReader:
         for i in np.nonzero(car[:, GYM_CAR_DEMOED])[0]:  # the gym rows keep a demolished car's body rotation
             rows[i, PHYSICS] = read_physics(states[i])
         g_idx = np.repeat(which, [len(self.slots[g]) for g in which])
+        p_idx = np.concatenate([self.slots[g] for g in which])
         self.demoed[which] = False
         self.demoed[g_idx[car[:, GYM_CAR_DEMOED] > 0]] = True
         cars_gpf[which] = 0.0
-        cars_gpf[g_idx, np.concatenate([self.slots[g] for g in which])] = rows
+        cars_gpf[g_idx, p_idx] = rows
         self.flip_phase_gp[which] = NO_FLIP
-        self.flip_phase_gp[g_idx, np.concatenate([self.slots[g] for g in which])] = flip_phases(extra[:, 10:])
+        self.flip_phase_gp[g_idx, p_idx] = flip_phases(extra[:, 10:])
 
         ball = np.stack([gym[2][0] for gym, _, _ in fetched])  # (g, 25)
         ball_gf[which, PHYSICS] = ball[:, GYM_BALL_PHYSICS]
