@@ -82,6 +82,26 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(sim_data, tmp_path
         assert torch.equal(a[key], b[key]), key
 
 
+def test_init_starts_from_an_exported_model_and_refuses_another_architecture(sim_data, tmp_path):
+    first = run_train(sim_data, tmp_path / "a", "--steps", "10", "--eval-every", "10")
+    assert first.wait(timeout=300) == 0
+    # lr 0: AdamW neither steps nor decays, so the run's model is exactly the one it started from
+    again = run_train(sim_data, tmp_path / "b", "--steps", "5", "--eval-every", "5", "--lr", "0",
+                      "--init", str(tmp_path / "a" / "model"))
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out[-3000:]
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    saved = json.loads((tmp_path / "a" / "model" / "config.json").read_text())
+    init = json.loads((tmp_path / "b" / "model" / "config.json").read_text())["init"]
+    assert init["weights_sha256"] == saved["weights_sha256"] and init["steps"] == 10
+    assert saved["weights_sha256"] in (tmp_path / "b" / "model" / "MODEL_CARD.md").read_text()
+    wider = run_train(sim_data, tmp_path / "c", "--steps", "5", "--hidden", "32", "--init", str(tmp_path / "a" / "model"))
+    out, _ = wider.communicate(timeout=300)
+    assert wider.returncode != 0 and "architecture differs" in out and "'hidden': (64, 32)" in out
+
+
 def test_ddp_with_two_cpu_processes(sim_data, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
            "-m", "training", "idm-train", "--sim", str(sim_data), "--out", str(tmp_path), *TINY,

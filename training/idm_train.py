@@ -4,7 +4,8 @@
     torchrun --nproc-per-node 8 -m training idm-train --sim ... --device cuda   # DDP, one process per GPU
 
 Batches are random windows; half of them are corrupted with replay-style holds whose gap statistics are
-measured on parsed replays (--replays) when given. Resumes from <out>/checkpoint with --resume.
+measured on parsed replays (--replays) when given. Resumes from <out>/checkpoint with --resume; --init starts
+from an exported model's weights instead of random ones.
 """
 
 import json
@@ -18,7 +19,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.frame import BOOST, DEMOLISHED, FRESH, IN_BOOST, PRESENT
-from training.checkpoint import command_line, export_model, load_checkpoint, metrics_table, save_checkpoint
+from training.checkpoint import (command_line, export_model, load_checkpoint, load_exported, metrics_table,
+                                 save_checkpoint)
 from training.cli import arg
 from training.schedule import cosine_lr
 from training.distributed import setup_distributed, teardown_distributed
@@ -51,6 +53,8 @@ class Config:
     device: str = arg("cpu", "cpu or cuda (with torchrun: one GPU per process)")
     threads: int = arg(0, "torch CPU threads (0 = torch default)")
     resume: bool = arg(False, "continue from <out>/checkpoint")
+    init: Path | None = arg(None, "start from this exported IDM's weights (same architecture) with a fresh optimizer "
+                                  "and schedule, e.g. to train models/idm longer or on more data")
     export: Path | None = arg(None, "also export the final model here (e.g. models/idm), fp16 safetensors")
 
 
@@ -122,6 +126,7 @@ def train(cfg: Config) -> dict:
     model_cfg = IDMConfig(arch=cfg.arch, half_width=cfg.half_width, hidden=cfg.hidden, layers=cfg.layers,
                           motion=cfg.motion)
     model = build_idm(model_cfg).to(device)
+    init_info = load_init(model, model_cfg, cfg.init) if cfg.init else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_dir, out = Path(cfg.out) / "checkpoint", Path(cfg.out)
     step, history = 0, []
@@ -188,15 +193,28 @@ def train(cfg: Config) -> dict:
         write_json(out / "history.json", result)
         from training.plots import plot_curves
         plot_curves(history, out / "curves.png")
-        card = model_card(cfg, model_cfg, history, result["gaps"], len(train_data), len(val_data))
+        card = model_card(cfg, model_cfg, history, result["gaps"], len(train_data), len(val_data), init_info)
         config = {"model": model_cfg.to_dict(), "gaps": result["gaps"], "data_sha256": data_hashes(cfg.sim),
-                  "equiv_rules": equiv_rules_of(cfg.sim),
+                  "equiv_rules": equiv_rules_of(cfg.sim), "init": init_info,
                   "final_metrics": history[-1] if history else {}}
         export_model(out / "model", model, config, card)
         if cfg.export:
             export_model(cfg.export, model, config, card, half=True)
     teardown_distributed()
     return result
+
+
+def load_init(model: torch.nn.Module, model_cfg: IDMConfig, folder: Path) -> dict:
+    """Copy an exported IDM's weights into `model`; the architecture flags must match exactly, since a window
+    width or feature set that differs would silently mean other inputs."""
+    weights, saved = load_exported(folder)
+    saved_cfg = IDMConfig.from_dict(saved["model"])
+    if saved_cfg != model_cfg:
+        diff = {k: (v, getattr(model_cfg, k)) for k, v in asdict(saved_cfg).items() if getattr(model_cfg, k) != v}
+        raise ValueError(f"--init {folder}: its architecture differs from this run's (saved, asked): {diff}")
+    model.load_state_dict(weights)
+    return {"path": str(folder), "weights_sha256": saved.get("weights_sha256"),
+            "steps": saved.get("final_metrics", {}).get("step")}
 
 
 def equiv_rules_of(roots: list[Path]) -> list[int]:
@@ -207,13 +225,16 @@ def equiv_rules_of(roots: list[Path]) -> list[int]:
     return sorted(found)
 
 
-def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int) -> str:
+def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dict, n_train: int, n_val: int,
+               init: dict | None = None) -> str:
     last = history[-1] if history else {}
     metrics = metrics_table(last, lambda k: k != "train_loss")
     car_gaps, ball_gaps = np.round(gaps["car"], 4).tolist(), np.round(gaps["ball"], 4).tolist()
     gaps_source = f"{gaps.get('source', 'measured')}; {gaps.get('replays', 0)} replays"
     boost_p = gaps.get("boost_update_p")
     boost_hold = f"updated on {boost_p:.3f} of frames" if boost_p is not None else "held with the physics only"
+    start = (f"the weights of {init['path']} (sha256 {init['weights_sha256']}, trained {init['steps']} steps)"
+             if init else "random weights")
     return f"""# IDM model card
 
 Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
@@ -226,6 +247,7 @@ Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) 
   EQUIV_RULES; 2 knows flips: docs/idm.md)
 - Replay-style hold gaps (P of 1..4 frames): cars {car_gaps}, ball {ball_gaps} ({gaps_source}); boost amount
   {boost_hold}
+- Started from {start}
 - Steps {cfg.steps}, batch {cfg.batch_size}, lr {cfg.lr}, corruption share {cfg.corrupt_prob}
 - Command: `{command_line()}`
 
