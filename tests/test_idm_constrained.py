@@ -119,3 +119,48 @@ def test_recorded_jump_is_a_press_only_where_a_dodge_or_double_jump_starts():
     np.testing.assert_array_equal(recorded_values(rec)["jump"], [1, 1, 0, 1, 1, 1, 1, 1])  # any active component
     held = recorded_values(rec, rec)["jump"]  # the jump component is not edge-read: a held jump stays a press
     np.testing.assert_array_equal(held, [1, 1, 0, 0, 0, 0, 0, 0])
+
+
+def test_class_decoding_labels_the_most_probable_class_as_its_lowest_member(rng):
+    from bot.actions import equivalent_actions
+    from bot.frame import BOOST, HAS_FLIP, HAS_JUMP, ON_GROUND
+    from training.idm.infer import class_mass
+    n = 300
+    cars = np.zeros((n, CAR_F), np.float32)
+    cars[:, BOOST] = rng.choice([0.0, 0.5], n)
+    flags = rng.random((n, 3)).astype(np.float32)  # the IDM's on_ground, has_jump, has_flip probabilities
+    cars[:, ON_GROUND] = np.nan  # replays do not know: class_mass must take the IDM's flags
+    p = rng.dirichlet(np.full(NUM_ACTIONS, 0.3), n).astype(np.float32)
+    mass = class_mass(p, cars, flags, chunk=128)  # 3 chunks
+    state = cars.copy()
+    state[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]] = flags > 0.5
+    label = mass.argmax(-1)
+    for i in range(n):  # one frame at a time, from the per-action equivalence sets
+        sets = np.stack([equivalent_actions(np.array([a]), state[i:i + 1])[0] for a in range(NUM_ACTIONS)])
+        np.testing.assert_allclose(mass[i], sets.astype(np.float32) @ p[i], rtol=1e-5)
+        best = sets[label[i]]
+        assert label[i] == np.flatnonzero(best)[0]  # the lowest member of its class
+        assert p[i, best].sum() >= max(p[i, s].sum() for s in sets) - 1e-6  # the class with the most mass
+    assert (label != p.argmax(-1)).mean() > 0.2  # it differs from the plain argmax
+
+
+def test_label_decode_class_is_keyed_in_the_resume(labelled_replay, tmp_path):
+    from training.cli import parse_config
+    from training.label import Config, main
+    from training.storage import read_json, read_shard
+    replays, _, idm = labelled_replay
+    base = ["--checkpoint", str(idm), "--replays", str(replays), "--out", str(tmp_path / "labels"), "--workers", "1",
+            "--no-progress"]
+    manifest = main(parse_config(Config, [*base, "--decode", "argmax"], "label", ""))
+    (name, _), = manifest["shards"].items()
+    plain, _ = read_shard(tmp_path / "labels" / name)
+    manifest = main(parse_config(Config, base, "label", ""))  # the default: class; the argmax shard is redone
+    assert manifest["decode"] == "class" and read_json(tmp_path / "labels" / name / "meta.json")["decode"] == "class"
+    labels, _ = read_shard(tmp_path / "labels" / name)
+    action, plain_action = np.asarray(labels["action_tp"]), np.asarray(plain["action_tp"])
+    assert np.array_equal(action >= 0, plain_action >= 0) and (action != plain_action).any()
+    # the class's probability is stored, never below the single action's
+    assert (np.asarray(labels["action_prob_tp"], np.float32) >= np.asarray(plain["action_prob_tp"], np.float32) - 1e-3).all()
+    mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
+    main(parse_config(Config, [*base, "--decode", "class"], "label", ""))  # same setting: resumed, nothing redone
+    assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime

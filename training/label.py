@@ -5,7 +5,8 @@
 One output shard per replay (same name as the parsed replay's shard), skipped when it exists for the same IDM,
 so the job resumes; `--shard i/n` splits the replays between machines; one worker process per core.
 `--constrain throttle,steer` makes every label agree with those recorded inputs where the replay knows them
-(docs/idm.md); the setting is part of the resume key, so shards decoded differently are never mixed.
+(docs/idm.md). Labels are the most probable equivalence class, as its lowest-index member (`--decode class`, the
+default), or the most probable single action (`--decode argmax`, labels made before 2026-12-06). Both settings are part of the resume key, so shards decoded differently are never mixed.
 """
 
 import multiprocessing as mp
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from training.cli import arg, parse_shard
-from training.idm.infer import CONSTRAINABLE, label_arrays, load_idm, parse_constrain
+from training.idm.infer import CONSTRAINABLE, DECODES, label_arrays, load_idm, parse_constrain
 from training.storage import read_json, read_shard, sha256_file, shard_items, write_json, write_shard
 
 
@@ -32,17 +33,20 @@ class Config:
     constrain: tuple[str, ...] = arg(("none",), "recorded inputs the labels must agree with where known "
                                      f"(comma- or space-separated, from {','.join(CONSTRAINABLE)}; none = pure IDM, "
                                      "the default: no hold-out gain, docs/idm.md)")
+    decode: str = arg("class", f"{' or '.join(DECODES)}: the most probable action, or the most probable "
+                               "equivalence class as one fixed member of it (the default: a better clone, docs/idm.md)")
 
 
-def _label_one(args: tuple[Path, Path, Path, str, tuple[str, ...]]) -> dict:
-    checkpoint, src, out, idm_sha, constrain = args
+def _label_one(args: tuple[Path, Path, Path, str, tuple[str, ...], str]) -> dict:
+    checkpoint, src, out, idm_sha, constrain, decode = args
     torch.set_num_threads(1)
     model, model_cfg = _cached_model(checkpoint)
     arrays, meta = read_shard(src)
-    labels = label_arrays(model, model_cfg, arrays, torch.device("cpu"), constrain=constrain)
+    labels = label_arrays(model, model_cfg, arrays, torch.device("cpu"), constrain=constrain, decode=decode)
     labelled = int((labels["action_tp"] >= 0).sum())
     write_shard(out / src.name, labels, {"replay": src.name, "idm_weights_sha256": idm_sha, "labelled": labelled,
-                                         "constrain": list(constrain), "seconds": meta.get("seconds")})
+                                         "constrain": list(constrain), "decode": decode,
+                                         "seconds": meta.get("seconds")})
     return {"replay": src.name, "labelled": labelled}
 
 
@@ -68,16 +72,19 @@ def main(cfg: Config) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     def current_meta(src: Path) -> dict | None:
-        """The label shard's meta if it was made by this IDM with this constraint (shards from before the option
-        count as unconstrained), else None."""
+        """The label shard's meta if it was made by this IDM with this constraint and decoding (shards from
+        before the options were unconstrained argmax), else None."""
         path = out / src.name / "meta.json"
         meta = read_json(path) if path.is_file() else {}
-        ok = meta.get("idm_weights_sha256") == idm_sha and tuple(meta.get("constrain", ())) == constrain
+        ok = (meta.get("idm_weights_sha256") == idm_sha and tuple(meta.get("constrain", ())) == constrain
+              and meta.get("decode", "argmax") == cfg.decode)
         return meta if ok else None
 
     todo = [s for s in mine if current_meta(s) is None]
     workers = cfg.workers or os.cpu_count() or 1
-    jobs = [(Path(cfg.checkpoint), s, out, idm_sha, constrain) for s in todo]
+    if cfg.decode not in DECODES:
+        raise SystemExit(f"--decode must be one of {', '.join(DECODES)}, not {cfg.decode!r}")
+    jobs = [(Path(cfg.checkpoint), s, out, idm_sha, constrain, cfg.decode) for s in todo]
     results = []
     with mp.get_context("spawn").Pool(min(workers, max(1, len(jobs)))) as pool:
         for r in tqdm(pool.imap_unordered(_label_one, jobs), total=len(jobs), desc="label", unit="replay",
@@ -86,6 +93,7 @@ def main(cfg: Config) -> dict:
     metas = {s.name: current_meta(s) for s in mine}
     entries = {name: {"labelled": m["labelled"], "sha256": m["sha256"]} for name, m in metas.items() if m}
     manifest = {"config": asdict(cfg), "idm_weights_sha256": idm_sha, "constrain": list(constrain),
+                "decode": cfg.decode,
                 "idm_config_sha256": sha256_file(Path(cfg.checkpoint) / "config.json"),
                 "replays_manifest_sha256": sha256_file(Path(cfg.replays) / "manifest.json")
                 if (Path(cfg.replays) / "manifest.json").is_file() else None,

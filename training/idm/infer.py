@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, MIRROR, NUM_ACTIONS, STEER, THROTTLE
-from bot.frame import IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE, PRESENT
+from bot.actions import (ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, MIRROR, NUM_ACTIONS, STEER, THROTTLE,
+                         effective_controls)
+from bot.frame import HAS_FLIP, HAS_JUMP, ON_GROUND, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE, PRESENT
 from training.checkpoint import load_exported
 from training.idm.features import window_features, window_rows
 from training.idm.model import IDMConfig, build_idm
@@ -115,6 +116,32 @@ def constrained_argmax(p: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, 
     return masked.argmax(-1), survived
 
 
+DECODES = ("argmax", "class")
+
+
+def class_mass(p: np.ndarray, cars_nf: np.ndarray, flags_n3: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """(N, A) action probabilities -> (N, A): the probability of each action's equivalence class (bot/actions.py
+    rules, outside flips), the classes taken in the state the IDM itself predicts (on_ground, has_jump, has_flip;
+    replays do not record them). Every member of a class gets the same sum, bit for bit, so `argmax` of it
+    picks the class with the most mass and, within it, the lowest action index: one fixed label per class."""
+    if len(p) > chunk:  # bounded memory: (chunk, A, 8) effects at a time
+        return np.concatenate([class_mass(p[i:i + chunk], cars_nf[i:i + chunk], flags_n3[i:i + chunk], chunk)
+                               for i in range(0, len(p), chunk)])
+    rows = np.array(cars_nf, np.float32)
+    rows[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]] = (np.asarray(flags_n3) > 0.5).astype(np.float32)
+    eff = effective_controls(rows)  # (N, A, 8), every control in {-1, 0, 1}
+    code = ((eff + 1).astype(np.int64) * 3 ** np.arange(eff.shape[-1])).sum(-1)  # (N, A): one number per effect
+    order = np.argsort(code, axis=1, kind="stable")  # members of a class side by side
+    sorted_code = np.take_along_axis(code, order, 1)
+    starts = np.ones(code.shape, bool)
+    starts[:, 1:] = sorted_code[:, 1:] != sorted_code[:, :-1]
+    cls = np.cumsum(starts, 1) - 1 + np.arange(len(code))[:, None] * code.shape[1]  # (N, A) class id, unique per row
+    totals = np.bincount(cls.ravel(), np.take_along_axis(p, order, 1).ravel(), minlength=code.size)
+    mass = np.empty(p.shape, np.float32)
+    np.put_along_axis(mass, order, totals[cls].astype(np.float32), 1)
+    return mass
+
+
 @torch.no_grad()
 def replay_probs(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: torch.device,
                  chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -136,18 +163,24 @@ def replay_probs(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: t
 
 
 def label_arrays(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: torch.device,
-                 chunk: int = 2048, constrain: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+                 chunk: int = 2048, constrain: tuple[str, ...] = (), decode: str = "argmax") -> dict[str, np.ndarray]:
     """IDM output for one parsed replay: action_tp (T, P) int16 (-1 = not labelled), action_prob_tp and
     flags_tp3 (on_ground, has_jump, has_flip probabilities), float16. Labels are in the world frame.
 
     `constrain` names recorded inputs (CONSTRAINABLE) the label must agree with where the replay knows them:
-    the argmax is taken over the consistent actions only, or over all where none is consistent."""
+    the argmax is taken over the consistent actions only, or over all where none is consistent.
+    `decode`: "argmax" labels the single most probable action; "class" the most probable equivalence class, as
+    one fixed member of it (class_mass); the stored probability is then the class's."""
+    if decode not in DECODES:
+        raise ValueError(f"decode must be one of {DECODES}, not {decode!r}")
     cars = arrays["cars_tpf"]
     t_n, p_n = cars.shape[:2]
     action = np.full((t_n, p_n), -1, np.int16)
     prob = np.zeros((t_n, p_n), np.float16)
     flags = np.zeros((t_n, p_n, 3), np.float16)
     rows, slots, p, f = replay_probs(model, cfg, arrays, device, chunk)
+    if decode == "class":
+        p = class_mass(p, np.asarray(cars[rows, slots]), f)
     if constrain:
         prev = np.asarray(cars[np.maximum(rows - 1, 0), slots])
         best, _ = constrained_argmax(p, consistent_actions(np.asarray(cars[rows, slots]), constrain, prev))
