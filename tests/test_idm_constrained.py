@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from bot.actions import ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, NUM_ACTIONS, STEER, THROTTLE
 from bot.frame import CAR_F, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE
@@ -164,3 +165,21 @@ def test_label_decode_class_is_keyed_in_the_resume(labelled_replay, tmp_path):
     mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
     main(parse_config(Config, [*base, "--decode", "class"], "label", ""))  # same setting: resumed, nothing redone
     assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime
+
+
+def test_idm_eval_scores_the_labels_label_writes(labelled_replay):
+    """`idm-eval --decode class` scores exactly the actions `label` writes by default."""
+    from training.idm.infer import load_idm
+    from training.idm_eval import evaluate_replays
+    from training.storage import read_shard
+    replays, labels_dir, idm = labelled_replay
+    model, cfg = load_idm(idm)
+    scores = {d: evaluate_replays(model, cfg, replays, 0, torch.device("cpu"), d) for d in ("class", "argmax")}
+    assert scores["class"]["frames"] == scores["argmax"]["frames"] > 0
+    assert any(scores["class"][k] != scores["argmax"][k] for k in scores["class"] if k.endswith("_agree"))
+    (name,) = scores["class"]["per_replay"]
+    written, _ = read_shard(labels_dir / name)
+    source, _ = read_shard(replays / name)
+    from training.idm.infer import label_arrays
+    again = label_arrays(model, cfg, source, torch.device("cpu"), decode="class")
+    assert np.array_equal(again["action_tp"], np.asarray(written["action_tp"]))

@@ -29,6 +29,8 @@ class Config:
     samples: int = arg(20000, "simulated windows evaluated (clean and corrupted each)")
     max_lag: int = arg(3, "also score recorded inputs shifted by -max_lag..max_lag frames")
     seed: int = arg(0, "seed of the evaluated windows and their corruption")
+    decode: str = arg("argmax", "how replay frames are labelled for the agreement: argmax (the IDM's single most "
+                                "probable action) or class (what `label` writes by default)")
 
 
 def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slots: np.ndarray,
@@ -59,13 +61,13 @@ def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slo
     return out
 
 
-def evaluate_replays(model, cfg_model, root: Path, max_lag: int, device) -> dict:
+def evaluate_replays(model, cfg_model, root: Path, max_lag: int, device, decode: str = "argmax") -> dict:
     shards = sorted(p for p in Path(root).iterdir() if (p / "meta.json").is_file())
     totals = {lag: {} for lag in range(-max_lag, max_lag + 1)}
     per_replay = {}
     for path in tqdm(shards, desc="replays", unit="replay"):
         arrays, meta = read_shard(path)
-        labels = label_arrays(model, cfg_model, arrays, device)
+        labels = label_arrays(model, cfg_model, arrays, device, decode=decode)
         rows, slots, _, _ = replay_targets(arrays)
         cars = np.asarray(arrays["cars_tpf"])
         ground = labels["flags_tp3"][..., 0] > 0.5  # the IDM's own on_ground: replays do not record it
@@ -131,7 +133,7 @@ def main(cfg: Config) -> dict:
                 probs, _ = predict(model, batch.x_bwf, device)
                 plot_control_confusion(probs.argmax(-1), batch.equiv_ba, cfg.plot)
     if cfg.replays:
-        report["replay"] = evaluate_replays(model, model_cfg, cfg.replays, cfg.max_lag, device)
+        report["replay"] = evaluate_replays(model, model_cfg, cfg.replays, cfg.max_lag, device, cfg.decode)
     write_json(cfg.json, report)
     summary = {k: v for k, v in report.items() if k in ("sim_clean", "sim_corrupt")}
     if "replay" in report:
