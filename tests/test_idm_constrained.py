@@ -161,7 +161,8 @@ def test_label_decode_class_is_keyed_in_the_resume(labelled_replay, tmp_path):
     action, plain_action = np.asarray(labels["action_tp"]), np.asarray(plain["action_tp"])
     assert np.array_equal(action >= 0, plain_action >= 0) and (action != plain_action).any()
     # the class's probability is stored, never below the single action's
-    assert (np.asarray(labels["action_prob_tp"], np.float32) >= np.asarray(plain["action_prob_tp"], np.float32) - 1e-3).all()
+    class_prob = np.asarray(labels["action_prob_tp"], np.float32)
+    assert (class_prob >= np.asarray(plain["action_prob_tp"], np.float32) - 1e-3).all()
     mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
     main(parse_config(Config, [*base, "--decode", "class"], "label", ""))  # same setting: resumed, nothing redone
     assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime

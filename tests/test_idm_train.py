@@ -97,7 +97,8 @@ def test_init_starts_from_an_exported_model_and_refuses_another_architecture(sim
     init = json.loads((tmp_path / "b" / "model" / "config.json").read_text())["init"]
     assert init["weights_sha256"] == saved["weights_sha256"] and init["steps"] == 10
     assert saved["weights_sha256"] in (tmp_path / "b" / "model" / "MODEL_CARD.md").read_text()
-    wider = run_train(sim_data, tmp_path / "c", "--steps", "5", "--hidden", "32", "--init", str(tmp_path / "a" / "model"))
+    wider = run_train(sim_data, tmp_path / "c", "--steps", "5", "--hidden", "32",
+                      "--init", str(tmp_path / "a" / "model"))
     out, _ = wider.communicate(timeout=300)
     assert wider.returncode != 0 and "architecture differs" in out and "'hidden': (64, 32)" in out
 

@@ -6,7 +6,8 @@ One output shard per replay (same name as the parsed replay's shard), skipped wh
 so the job resumes; `--shard i/n` splits the replays between machines; one worker process per core.
 `--constrain throttle,steer` makes every label agree with those recorded inputs where the replay knows them
 (docs/idm.md). Labels are the most probable equivalence class, as its lowest-index member (`--decode class`, the
-default), or the most probable single action (`--decode argmax`, labels made before 2026-12-06). Both settings are part of the resume key, so shards decoded differently are never mixed.
+default), or the most probable single action (`--decode argmax`, labels made before 2026-12-06). Both settings
+are part of the resume key, so shards decoded differently are never mixed.
 """
 
 import multiprocessing as mp

@@ -7,7 +7,8 @@ import torch
 
 from bot.actions import (ACTION_TABLE, BOOST_BUTTON, HANDBRAKE, JUMP, MIRROR, NUM_ACTIONS, STEER, THROTTLE,
                          effective_controls)
-from bot.frame import HAS_FLIP, HAS_JUMP, ON_GROUND, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER, IN_THROTTLE, PRESENT
+from bot.frame import (HAS_FLIP, HAS_JUMP, IN_BOOST, IN_DODGE, IN_DOUBLE_JUMP, IN_HANDBRAKE, IN_JUMP, IN_STEER,
+                       IN_THROTTLE, ON_GROUND, PRESENT)
 from training.checkpoint import load_exported
 from training.idm.features import window_features, window_rows
 from training.idm.model import IDMConfig, build_idm
