@@ -15,7 +15,7 @@ from bot.actions import ACTION_TABLE
 from bot.frame import DEMOLISHED, FRESH
 from training.cli import arg
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
-from training.idm.infer import ACTION_COLUMN, label_arrays, load_idm, recorded_values, replay_targets
+from training.idm.infer import ACTION_COLUMN, DECODES, label_arrays, load_idm, recorded_values, replay_targets
 from training.idm.metrics import batch_metrics, per_control_match, predict
 from training.storage import read_json, read_shard, write_json
 
@@ -114,6 +114,8 @@ def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> N
 
 
 def main(cfg: Config) -> dict:
+    if cfg.decode not in DECODES:  # before minutes of simulated windows, not after
+        raise SystemExit(f"--decode must be one of {', '.join(DECODES)}, not {cfg.decode!r}")
     device = torch.device("cpu")
     model, model_cfg = load_idm(cfg.checkpoint, device)
     report: dict = {"config": asdict(cfg), "model": model_cfg.to_dict()}
