@@ -36,6 +36,20 @@ def test_misspelled_flag_and_bad_type_are_errors():
     assert run("no-such-stage").returncode == 2
 
 
+def test_a_value_outside_a_fields_choices_is_refused_on_the_command_line_and_in_code():
+    """argparse refuses `--decode best`; a config built in code (as presets do) is stopped by check_choices."""
+    import dataclasses
+
+    from training.cli import check_choices
+    from training.label import Config
+
+    out = run("label", "--decode", "best")
+    assert out.returncode == 2 and "invalid choice: 'best'" in out.stderr
+    check_choices(Config())  # the defaults are allowed
+    with pytest.raises(SystemExit, match="--decode must be one of argmax, class, not 'best'"):
+        check_choices(dataclasses.replace(Config(), decode="best"))
+
+
 def test_unknown_agent_spec_is_a_clear_error():
     from training.agents import driver_factory
     with pytest.raises(ValueError, match="choose from chaser, random"):

@@ -12,11 +12,23 @@ import typing
 from pathlib import Path
 
 
-def arg(default, help: str, **kwargs):  # noqa: A002 - mirrors argparse's own name
-    """A config field with --help text; lists and dicts get fresh defaults."""
+def arg(default, help: str, choices: tuple | None = None, **kwargs):  # noqa: A002 - mirrors argparse's own name
+    """A config field with --help text (and, optionally, its only allowed values); lists and dicts get fresh
+    defaults."""
+    metadata = {"help": help} if choices is None else {"help": help, "choices": tuple(choices)}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def check_choices(cfg) -> None:
+    """Stop with a clear message if a field declared with `choices` holds another value. argparse already checks
+    the command line; this covers configs built in code (the pipeline's presets call each stage's main)."""
+    for f in dataclasses.fields(cfg):
+        allowed = f.metadata.get("choices")
+        if allowed is not None and getattr(cfg, f.name) not in allowed:
+            flag = "--" + f.name.replace("_", "-")
+            raise SystemExit(f"{flag} must be one of {', '.join(map(str, allowed))}, not {getattr(cfg, f.name)!r}")
 
 
 def _parser_type(tp):
@@ -38,6 +50,8 @@ def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentPar
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kwargs = {"help": f.metadata.get("help", "").replace("%", "%%"), "default": default}  # argparse formats help
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
         if f.metadata.get("positional"):
             parser.add_argument(f.name, nargs="*", type=_parser_type(tp), **kwargs)
             continue

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE
 from bot.frame import DEMOLISHED, FRESH
-from training.cli import arg
+from training.cli import arg, check_choices
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import ACTION_COLUMN, DECODES, label_arrays, load_idm, recorded_values, replay_targets
 from training.idm.metrics import batch_metrics, per_control_match, predict
@@ -30,7 +30,8 @@ class Config:
     max_lag: int = arg(3, "also score recorded inputs shifted by -max_lag..max_lag frames")
     seed: int = arg(0, "seed of the evaluated windows and their corruption")
     decode: str = arg("argmax", "how replay frames are labelled for the agreement: argmax (the IDM's single most "
-                                "probable action) or class (what `label` writes by default)")
+                                "probable action) or class (what `label` writes by default)",
+                       choices=DECODES)
 
 
 def replay_agreement(action: np.ndarray, cars: np.ndarray, rows: np.ndarray, slots: np.ndarray,
@@ -114,8 +115,7 @@ def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> N
 
 
 def main(cfg: Config) -> dict:
-    if cfg.decode not in DECODES:  # before minutes of simulated windows, not after
-        raise SystemExit(f"--decode must be one of {', '.join(DECODES)}, not {cfg.decode!r}")
+    check_choices(cfg)  # before minutes of simulated windows, not after
     device = torch.device("cpu")
     model, model_cfg = load_idm(cfg.checkpoint, device)
     report: dict = {"config": asdict(cfg), "model": model_cfg.to_dict()}

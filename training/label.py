@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from training.cli import arg, parse_shard
+from training.cli import arg, check_choices, parse_shard
 from training.idm.infer import CONSTRAINABLE, DECODES, label_arrays, load_idm, parse_constrain
 from training.storage import read_json, read_shard, sha256_file, shard_items, write_json, write_shard
 
@@ -35,7 +35,8 @@ class Config:
                                      f"(comma- or space-separated, from {','.join(CONSTRAINABLE)}; none = pure IDM, "
                                      "the default: no hold-out gain, docs/idm.md)")
     decode: str = arg("class", f"{' or '.join(DECODES)}: the most probable action, or the most probable "
-                               "equivalence class as one fixed member of it (the default: a better clone, docs/idm.md)")
+                               "equivalence class as one fixed member of it (the default: a better clone, docs/idm.md)",
+                       choices=DECODES)
 
 
 def _label_one(args: tuple[Path, Path, Path, str, tuple[str, ...], str]) -> dict:
@@ -62,6 +63,7 @@ def _cached_model(checkpoint: Path):
 
 
 def main(cfg: Config) -> dict:
+    check_choices(cfg)
     idm_sha = read_json(Path(cfg.checkpoint) / "config.json")["weights_sha256"]
     constrain = parse_constrain(cfg.constrain)
     sources = sorted(p for p in Path(cfg.replays).iterdir() if (p / "meta.json").is_file() and p.name != cfg.out.name)
@@ -83,8 +85,6 @@ def main(cfg: Config) -> dict:
 
     todo = [s for s in mine if current_meta(s) is None]
     workers = cfg.workers or os.cpu_count() or 1
-    if cfg.decode not in DECODES:
-        raise SystemExit(f"--decode must be one of {', '.join(DECODES)}, not {cfg.decode!r}")
     jobs = [(Path(cfg.checkpoint), s, out, idm_sha, constrain, cfg.decode) for s in todo]
     results = []
     with mp.get_context("spawn").Pool(min(workers, max(1, len(jobs)))) as pool:

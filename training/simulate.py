@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.actions import EQUIV_RULES
-from training.cli import arg, parse_shard
+from training.cli import arg, check_choices, parse_shard
 from training.storage import SCHEMA_VERSION, read_json, shard_exists, write_json, write_shard
 
 TEACHERS = ("nexto", "random")
@@ -30,7 +30,8 @@ _RUN_ONLY = ("workers", "shard", "out", "progress")
 
 @dataclass(frozen=True)
 class Config:
-    teacher: str = arg("nexto", "who plays: nexto (TorchScript model, see --teacher-path) or random")
+    teacher: str = arg("nexto", "who plays: nexto (TorchScript model, see --teacher-path) or random",
+                       choices=TEACHERS)
     teacher_path: Path = arg(Path("../shared/teachers/nexto/nexto-model.pt"),
                              "Nexto model file (relative paths: from the repo root); sha256-checked")
     seconds: float = arg(3600.0, "total game seconds to simulate (summed over arenas); rounded up to whole shards")
@@ -136,8 +137,7 @@ def write_manifest(cfg: Config, total: int) -> dict:
 
 
 def main(cfg: Config) -> dict:
-    if cfg.teacher not in TEACHERS:
-        raise SystemExit(f"--teacher must be one of {TEACHERS}")
+    check_choices(cfg)
     if cfg.teacher == "nexto":  # fail fast, in the parent, on a missing or wrong model
         from training.teachers.nexto import load_nexto
         load_nexto(resolve_path(cfg.teacher_path))
