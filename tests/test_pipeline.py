@@ -251,3 +251,49 @@ def test_threads_flag_reaches_the_trainers_without_making_them_stale(tmp_path):
         return [pipeline.stamp_record(stages[name])["config"] for name in ("idm-train", "bc-train")]
 
     assert trainer_stamps(1) == trainer_stamps(None)
+
+
+def file_times(folder: Path) -> dict[str, int]:
+    """Every data file under folder (manifests aside, which merges rewrite) -> its mtime in ns."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and p.name != "manifest.json"}
+
+
+def test_cluster_recipe_sharded_jobs_then_merge_make_the_same_data(tiny_run, tmp_path):
+    """docs/pipeline.md's cluster recipe at tiny scale: data in 2 shard jobs, then the IDM, labels in 2 shard jobs,
+    then the rest. The unsharded runs redo no shard's work, and the merged data are an unsharded run's."""
+    base, _, _ = tiny_run
+    work = tmp_path / "work"
+    common = ("--preset", "tiny", "--work", str(work), "--export-dir", str(tmp_path / "models"))
+
+    def run(*args: str) -> dict[str, str]:
+        proc, _ = run_pipeline(*common, *args)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return stage_actions(work)
+
+    for i in range(2):  # 1. data
+        assert set(run("--shard", f"{i}/2", "--stop-after", "simulate")) == {"replays", "simulate"}
+    assert (work / "stamps/simulate-0of2.json").is_file() and (work / "stamps/simulate-1of2.json").is_file()
+    sim_files = file_times(work / "sim")
+    assert len([p for p in sim_files if p.endswith("meta.json")]) == 4  # the preset's 4 shards, 2 per job
+
+    actions = run("--stop-after", "idm-eval")  # 2. the merge, then the IDM
+    assert actions["simulate"] == "resume" and actions["idm-train"] != "skip"
+    assert file_times(work / "sim") == sim_files  # merged, not simulated again
+    merged = json.loads((work / "sim/manifest.json").read_text())
+    unsharded = json.loads((base / "work/sim/manifest.json").read_text())
+    assert merged["complete"] and merged["shards"] == unsharded["shards"]  # same shards, same bytes
+
+    assert set(run("--shard", "0/2")) == {"replays", "simulate", "label"}  # 3. labels (the one replay is shard 0's)
+    assert run("--shard", "1/2")["label"] != "skip"
+    label_files = file_times(work / "labels")
+    assert label_files
+
+    actions = run()  # 4. the rest
+    assert [actions[s] for s in ("replays", "simulate", "idm-train", "idm-eval")] == ["skip"] * 4
+    assert actions["label"] == "resume" and file_times(work / "labels") == label_files
+    labels = json.loads((work / "labels/manifest.json").read_text())
+    reference = json.loads((base / "work/labels/manifest.json").read_text())
+    assert ({k: v["labelled"] for k, v in labels["shards"].items()}
+            == {k: v["labelled"] for k, v in reference["shards"].items()})
+    assert (tmp_path / "models/bc/model.safetensors").is_file() and (work / "report/report.md").is_file()
