@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def arg(default, help: str, choices: tuple | None = None, **kwargs):  # noqa: A002 - mirrors argparse's own name
-    """A config field with --help text (and, optionally, its only allowed values); lists and dicts get fresh
-    defaults."""
+    """A config field with --help text (and, for a scalar field, optionally its only allowed values); lists and
+    dicts get fresh defaults."""
     metadata = {"help": help} if choices is None else {"help": help, "choices": tuple(choices)}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)

@@ -35,7 +35,7 @@ class Config:
                                      f"(comma- or space-separated, from {','.join(CONSTRAINABLE)}; none = pure IDM, "
                                      "the default: no hold-out gain, docs/idm.md)")
     decode: str = arg("class", f"{' or '.join(DECODES)}: the most probable action, or the most probable "
-                               "equivalence class as one fixed member of it (the default: a better clone, docs/idm.md)",
+                               "equivalence class as one fixed member of it (the default: a better raw clone, docs/idm.md)",
                        choices=DECODES)
 
 
