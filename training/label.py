@@ -35,8 +35,8 @@ class Config:
                                      f"(comma- or space-separated, from {','.join(CONSTRAINABLE)}; none = pure IDM, "
                                      "the default: no hold-out gain, docs/idm.md)")
     decode: str = arg("class", f"{' or '.join(DECODES)}: the most probable action, or the most probable "
-                               "equivalence class as one fixed member of it (the default: a better raw clone, docs/idm.md)",
-                       choices=DECODES)
+                               "equivalence class as one fixed member of it (the default: a better raw clone, "
+                               "docs/idm.md)", choices=DECODES)
 
 
 def _label_one(args: tuple[Path, Path, Path, str, tuple[str, ...], str]) -> dict:
