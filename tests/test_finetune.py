@@ -18,7 +18,7 @@ from bot.policy import load_policy
 from tests.conftest import NEXTO_MODEL, ROOT
 from training.baselines import ChaserAgent
 from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls,
-                               main)
+                               main, nexto_epsilon_bound)
 from training.sim.rocketsim import GameClock, _controls, make_arena, read_ball, read_cars, sim_to_packet
 
 needs_nexto = pytest.mark.skipif(not NEXTO_MODEL.is_file(), reason="Nexto model not present")
@@ -206,12 +206,36 @@ def test_nexto_arenas_need_the_model_and_fit_in_the_arenas():
         ArenaBatch(2, 90.0, np.random.default_rng(0), Path("nexto.pt"), nexto_arenas=3)
 
 
+def test_the_nexto_curriculum_bound_falls_linearly_and_needs_nexto_arenas():
+    cfg = Config(nexto=Path("nexto.pt"), nexto_arenas=8, nexto_epsilon=0.8, nexto_epsilon_from=100,
+                 nexto_epsilon_until=300)
+    assert [nexto_epsilon_bound(cfg, s) for s in (0, 100, 200, 300, 1000)] == pytest.approx([0.8, 0.8, 0.4, 0, 0])
+    assert nexto_epsilon_bound(Config(nexto_epsilon=0.3), 10**9) == 0.3  # no --nexto-epsilon-until: constant
+    with pytest.raises(ValueError, match="needs --nexto PATH --nexto-arenas K"):
+        main(Config(nexto_epsilon=0.5))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        main(Config(nexto=Path("nexto.pt"), nexto_arenas=1, nexto_epsilon=1.5))
+
+
+@needs_nexto
+def test_a_weakened_nexto_draws_its_epsilon_from_the_first_episode_on():
+    env = ArenaBatch(3, 90.0, np.random.default_rng(2), NEXTO_MODEL, nexto_arenas=2, nexto_epsilon=0.6)
+    driven = env.nexto.epsilon[np.arange(2), 1 - env.me[:2]]
+    assert ((driven > 0) & (driven <= 0.6)).all()
+    env.nexto.epsilon_max = 0.0  # the bound falls: episodes that start from now on play Nexto at full strength
+    while not (done := env.step(np.zeros(3, np.int64))[1])[:2].any():
+        pass
+    restarted = np.flatnonzero(done[:2])
+    assert (env.nexto.epsilon[restarted, 1 - env.me[restarted]] == 0).all()
+
+
 @needs_nexto
 def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
+    """Also the curriculum: Nexto's random-action bound falls from 1 at decision 0 to 0 at decision 64."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
            "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "64", "--nexto", str(NEXTO_MODEL),
-           "--nexto-arenas", "1"]
+           "--nexto-arenas", "1", "--nexto-epsilon", "1", "--nexto-epsilon-until", "64"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     history = json.loads((out / "history.json").read_text())["history"]
@@ -224,4 +248,6 @@ def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
     card = (out / "model" / "MODEL_CARD.md").read_text()
     assert "with Nexto in its place in 1 of every 2 arenas" in card and "in the Nexto arenas" in card
     assert "of those decisions" not in card  # all 64 had Nexto arenas
+    assert [row["nexto_epsilon_max"] for row in history] == [1.0, 0.5]  # set before each 32-decision rollout
+    assert "random with a probability drawn per episode up to 1.0, falling linearly to 0 between 0 and 64" in card
     assert (out / "curves.png").stat().st_size > 10_000

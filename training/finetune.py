@@ -90,9 +90,24 @@ class Config:
     nexto: Path | None = arg(None, "Nexto's TorchScript model (never shipped): it drives the opponent in the first "
                                    "--nexto-arenas arenas of each process, the chaser in the rest")
     nexto_arenas: int = arg(0, "arenas per process where Nexto (--nexto) is the opponent")
+    nexto_epsilon: float = arg(0.0, "a weaker Nexto to start with: per episode it replaces each decision by a random "
+                                    "action with a probability drawn from [0, this], a bound that falls linearly to 0 "
+                                    "between --nexto-epsilon-from and --nexto-epsilon-until decisions")
+    nexto_epsilon_from: int = arg(0, "decision count (as --steps counts) where --nexto-epsilon starts to fall")
+    nexto_epsilon_until: int = arg(0, "decision count where --nexto-epsilon has fallen to 0 (0: it never falls)")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
-    ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0}
+    ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
+                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0}
+
+
+def nexto_epsilon_bound(cfg: Config, step: int) -> float:
+    """The curriculum's bound on Nexto's random-action probability after `step` decisions: --nexto-epsilon until
+    --nexto-epsilon-from, 0 from --nexto-epsilon-until on, linear between (so Nexto strengthens as the learner does)."""
+    if cfg.nexto_epsilon_until <= cfg.nexto_epsilon_from:
+        return cfg.nexto_epsilon
+    done = (step - cfg.nexto_epsilon_from) / (cfg.nexto_epsilon_until - cfg.nexto_epsilon_from)
+    return cfg.nexto_epsilon * float(np.clip(1.0 - done, 0.0, 1.0))
 
 
 class ValueNet(nn.Module):
@@ -139,7 +154,7 @@ class ArenaBatch:
     as NextoAgent plays in `evaluate`), the chaser in the rest."""
 
     def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator,
-                 nexto_path: Path | None = None, nexto_arenas: int = 0):
+                 nexto_path: Path | None = None, nexto_arenas: int = 0, nexto_epsilon: float = 0.0):
         if nexto_arenas and nexto_path is None:
             raise ValueError("--nexto-arenas needs --nexto PATH (Nexto's TorchScript model)")
         if not 0 <= nexto_arenas <= games:
@@ -164,11 +179,14 @@ class ArenaBatch:
         if nexto_arenas:
             from training.teachers.nexto import NextoTeacher
             drives = np.arange(2)[None, :] != self.me[:nexto_arenas, None]
-            self.nexto = NextoTeacher(nexto_arenas, 2, nexto_path, lag_ticks=8, drives_gp=drives, kickoff_beta=0.5)
+            self.nexto = NextoTeacher(nexto_arenas, 2, nexto_path, epsilon_max=nexto_epsilon, lag_ticks=8,
+                                      drives_gp=drives, kickoff_beta=0.5)
         for g, arena in enumerate(self.arenas):
             arena.set_ball_touch_callback(self._on_touch, g)
             self._reset(g)
         self.reader.read(list(range(games)), self.cars_gpf, self.ball_gf, self.pads_gk)
+        if nexto_epsilon:  # the first episodes draw Nexto's epsilon too (the later ones do at each restart)
+            self.nexto.start_episodes(np.arange(nexto_arenas), self._nexto_frames(), rng)
 
     def _on_touch(self, arena, car, data) -> None:
         if car.id - 1 == self.me[data]:
@@ -332,7 +350,8 @@ def train(cfg: Config) -> dict:
     # the update runs the two nets through DDP wrappers (gradients averaged over ranks); rollouts use them bare
     train_policy = DistributedDataParallel(policy) if ddp.world > 1 else policy
     train_value = DistributedDataParallel(model["value"]) if ddp.world > 1 else model["value"]
-    env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas)
+    env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
+                     nexto_epsilon_bound(cfg, step))
     n_nexto = cfg.nexto_arenas
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
@@ -341,6 +360,8 @@ def train(cfg: Config) -> dict:
                disable=not ddp.is_main)
     updates = 0
     while step < cfg.steps:
+        if env.nexto is not None:  # episodes that start from now on draw their epsilon below this bound
+            env.nexto.epsilon_max = nexto_epsilon_bound(cfg, step)
         # ---- rollout: t_len decisions in every arena ----
         t0 = time.perf_counter()
         buf_glob = np.zeros((t_len, g, GLOBAL_F), np.float32)
@@ -445,7 +466,8 @@ def train(cfg: Config) -> dict:
         if n_nexto:  # per game-minute in the Nexto arenas alone, and in the chaser arenas alone
             nexto_minutes = game_minutes * n_nexto / cfg.arenas
             row.update(nexto_goals_for_per_minute=float(nexto_for / nexto_minutes),
-                       nexto_goals_against_per_minute=float(nexto_against / nexto_minutes))
+                       nexto_goals_against_per_minute=float(nexto_against / nexto_minutes),
+                       nexto_epsilon_max=env.nexto.epsilon_max)
             if n_nexto < cfg.arenas:
                 chaser_minutes = game_minutes - nexto_minutes
                 row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for) / chaser_minutes),
@@ -518,6 +540,11 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
         share = f"{cfg.nexto_arenas} of every {cfg.arenas}" if cfg.nexto_arenas else "some"
         opponent += (f", with Nexto in its place in {share} arenas"
                      + (f" for {with_nexto:,} of those decisions" if with_nexto < last["step"] else ""))
+        if cfg.nexto_epsilon:
+            falls = (f", falling linearly to 0 between {cfg.nexto_epsilon_from:,} and {cfg.nexto_epsilon_until:,} "
+                     "decisions" if cfg.nexto_epsilon_until > cfg.nexto_epsilon_from else "")
+            opponent += (f" (a weaker Nexto at first: each of its decisions random with a probability drawn per "
+                         f"episode up to {cfg.nexto_epsilon}{falls})")
     vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
                 f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
     return f"""# BC policy model card (fine-tuned in the arena)
@@ -545,6 +572,10 @@ def main(cfg: Config) -> None:
         print("+ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(max(cfg.threads, 1))})
         return
+    if not 0.0 <= cfg.nexto_epsilon <= 1.0:
+        raise ValueError(f"--nexto-epsilon {cfg.nexto_epsilon} is a probability: between 0 and 1")
+    if cfg.nexto_epsilon and not cfg.nexto_arenas:
+        raise ValueError("--nexto-epsilon weakens Nexto in its arenas: it needs --nexto PATH --nexto-arenas K")
     if world and cfg.procs not in (1, world):
         raise ValueError(f"--procs {cfg.procs} under torchrun with world size {world}: pass --procs {world} (or 1)")
     train(cfg)
