@@ -12,7 +12,9 @@ exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with
 samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less
 actions in the kickoff pause, as bot/bot.py does.
 `--nexto PATH --nexto-arenas K` puts Nexto (training/teachers/nexto.py) in the opponent's seat of K arenas per
-process: the chaser alone never shows it a defence worth beating (docs/bc.md).
+process: the chaser alone never shows it a defence worth beating (docs/bc.md). `--nexto-epsilon E` starts with a
+weaker Nexto, whose decisions are random with a probability drawn per episode up to a bound that falls from E to 0
+between two decision counts (a curriculum: goals against full-strength Nexto were too rare to learn from).
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
 
 More decisions are what it lacks most (docs/bc.md), so it scales over CPU cores and machines with torchrun:
