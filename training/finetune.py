@@ -105,7 +105,7 @@ class Config:
 
 def nexto_epsilon_bound(cfg: Config, step: int) -> float:
     """The curriculum's bound on Nexto's random-action probability after `step` decisions: --nexto-epsilon until
-    --nexto-epsilon-from, 0 from --nexto-epsilon-until on, linear between (so Nexto strengthens as the learner does)."""
+    --nexto-epsilon-from, 0 from --nexto-epsilon-until on, linear between (Nexto strengthens over the run)."""
     if cfg.nexto_epsilon_until <= cfg.nexto_epsilon_from:
         return cfg.nexto_epsilon
     done = (step - cfg.nexto_epsilon_from) / (cfg.nexto_epsilon_until - cfg.nexto_epsilon_from)
@@ -569,15 +569,15 @@ KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 def main(cfg: Config) -> None:
     world = int(os.environ.get("WORLD_SIZE", "0"))
+    if not 0.0 <= cfg.nexto_epsilon <= 1.0:
+        raise ValueError(f"--nexto-epsilon {cfg.nexto_epsilon} is a probability: between 0 and 1")
+    if cfg.nexto_epsilon and not cfg.nexto_arenas:
+        raise ValueError("--nexto-epsilon weakens Nexto in its arenas: it needs --nexto PATH --nexto-arenas K")
     if cfg.procs > 1 and not world:
         cmd = torchrun_command("finetune", cfg, cfg.procs)
         print("+ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(max(cfg.threads, 1))})
         return
-    if not 0.0 <= cfg.nexto_epsilon <= 1.0:
-        raise ValueError(f"--nexto-epsilon {cfg.nexto_epsilon} is a probability: between 0 and 1")
-    if cfg.nexto_epsilon and not cfg.nexto_arenas:
-        raise ValueError("--nexto-epsilon weakens Nexto in its arenas: it needs --nexto PATH --nexto-arenas K")
     if world and cfg.procs not in (1, world):
         raise ValueError(f"--procs {cfg.procs} under torchrun with world size {world}: pass --procs {world} (or 1)")
     train(cfg)
