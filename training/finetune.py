@@ -187,7 +187,8 @@ class ArenaBatch:
             arena.set_ball_touch_callback(self._on_touch, g)
             self._reset(g)
         self.reader.read(list(range(games)), self.cars_gpf, self.ball_gf, self.pads_gk)
-        if nexto_epsilon:  # the first episodes draw Nexto's epsilon too (the later ones do at each restart)
+        if nexto_epsilon:  # the first episodes draw Nexto's epsilon too (later ones do at each restart); only
+            # then, so that runs without a curriculum keep the random stream they had
             self.nexto.start_episodes(np.arange(nexto_arenas), self._nexto_frames(), rng)
 
     def _on_touch(self, arena, car, data) -> None:
