@@ -230,12 +230,28 @@ def test_a_weakened_nexto_draws_its_epsilon_from_the_first_episode_on():
 
 
 @needs_nexto
+def test_nexto_episode_seconds_make_the_nexto_arenas_kickoff_contests():
+    """--nexto-episode-seconds 1: the Nexto arena restarts from a kickoff every 30 decisions, the chaser arena
+    keeps the long episode."""
+    env = ArenaBatch(2, 90.0, np.random.default_rng(3), NEXTO_MODEL, nexto_arenas=1, nexto_episode_seconds=1.0)
+    ends = [np.flatnonzero(env.step(np.full(2, NOOP_ACTION))[1]).tolist() for _ in range(90)]
+    assert [t for t, done in enumerate(ends) if done] == [29, 59, 89]  # no goal within 1 s of a kickoff
+    assert all(done == [0] for done in ends if done)
+    assert env.kickoff_pause[0] and not env.kickoff_pause[1]  # arena 0 just restarted; arena 1's chaser hit the ball
+    with pytest.raises(ValueError, match="needs --nexto PATH --nexto-arenas K"):
+        main(Config(nexto_episode_seconds=10.0))
+    with pytest.raises(ValueError, match="must be positive"):
+        main(Config(nexto=Path("nexto.pt"), nexto_arenas=1, nexto_episode_seconds=-1.0))
+
+
+@needs_nexto
 def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
     """Also the curriculum: Nexto's random-action bound falls from 1 at decision 0 to 0 at decision 64."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
            "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "64", "--nexto", str(NEXTO_MODEL),
-           "--nexto-arenas", "1", "--nexto-epsilon", "1", "--nexto-epsilon-until", "64"]
+           "--nexto-arenas", "1", "--nexto-epsilon", "1", "--nexto-epsilon-until", "64",
+           "--nexto-episode-seconds", "0.5"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     history = json.loads((out / "history.json").read_text())["history"]
@@ -250,4 +266,6 @@ def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
     assert "of those decisions" not in card  # all 64 had Nexto arenas
     assert [row["nexto_epsilon_max"] for row in history] == [1.0, 0.5]  # set before each 32-decision rollout
     assert "random with a probability drawn per episode up to 1.0, falling linearly to 0 between 0 and 64" in card
+    assert "there each episode ended 0.5 s after its kickoff" in card
+    assert sum(row["episodes"] for row in history) >= 2  # the Nexto arena's 32 decisions: 15-decision episodes
     assert (out / "curves.png").stat().st_size > 10_000

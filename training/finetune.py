@@ -15,7 +15,9 @@ actions in the kickoff pause, as bot/bot.py does.
 process: the chaser alone never shows it a defence worth beating (docs/bc.md). `--nexto-epsilon E` starts with a
 weaker Nexto, whose decisions are random with a probability drawn per episode up to a bound that falls from E to 0
 between two decision counts (a curriculum: goals against full-strength Nexto were too rare to learn from).
-An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff.
+An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff. `--nexto-episode-seconds S`
+ends the Nexto arenas' episodes S seconds after their kickoff, so each is a kickoff contest scored by the goals
+within S seconds of it (in matches against Nexto nearly all of the bot's goals came that soon after a kickoff).
 
 More decisions are what it lacks most (docs/bc.md), so it scales over CPU cores and machines with torchrun:
 `--procs N` relaunches the command as `torchrun --standalone --nproc-per-node N` (or launch torchrun yourself,
@@ -97,10 +99,12 @@ class Config:
                                     "between --nexto-epsilon-from and --nexto-epsilon-until decisions")
     nexto_epsilon_from: int = arg(0, "decision count (as --steps counts) where --nexto-epsilon starts to fall")
     nexto_epsilon_until: int = arg(0, "decision count where --nexto-epsilon has fallen to 0 (0: it never falls)")
+    nexto_episode_seconds: float = arg(0.0, "episode length in the Nexto arenas (0: --episode-seconds); a short one "
+                                            "makes each a kickoff contest: the goals within this long of a kickoff")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
     ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
-                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0}
+                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0}
 
 
 def nexto_epsilon_bound(cfg: Config, step: int) -> float:
@@ -156,7 +160,8 @@ class ArenaBatch:
     as NextoAgent plays in `evaluate`), the chaser in the rest."""
 
     def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator,
-                 nexto_path: Path | None = None, nexto_arenas: int = 0, nexto_epsilon: float = 0.0):
+                 nexto_path: Path | None = None, nexto_arenas: int = 0, nexto_epsilon: float = 0.0,
+                 nexto_episode_seconds: float = 0.0):
         if nexto_arenas and nexto_path is None:
             raise ValueError("--nexto-arenas needs --nexto PATH (Nexto's TorchScript model)")
         if not 0 <= nexto_arenas <= games:
@@ -173,7 +178,9 @@ class ArenaBatch:
         self.touched = np.zeros(games, bool)
         self.kickoff_pause = np.ones(games, bool)
         self.steps_left = np.zeros(games, np.int64)
-        self.max_steps = int(episode_seconds * 120 / TICKS_PER_FRAME)
+        seconds = np.full(games, episode_seconds)
+        seconds[:nexto_arenas] = nexto_episode_seconds or episode_seconds
+        self.max_steps = (seconds * 120 / TICKS_PER_FRAME).astype(np.int64)  # decisions per episode, per arena
         self.scores = np.zeros((games, 2), np.int64)
         self.nexto_arenas = nexto_arenas
         self.chasers = np.arange(nexto_arenas, games)
@@ -200,7 +207,7 @@ class ArenaBatch:
         for car in self.cars[g]:
             car.set_controls(rs.CarControls())
         self.kickoff_pause[g] = True
-        self.steps_left[g] = self.max_steps
+        self.steps_left[g] = self.max_steps[g]
 
     def _chaser_rows(self, them: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The chasers' car rows and the ball rows between decisions: only the columns chaser_controls reads."""
@@ -354,7 +361,7 @@ def train(cfg: Config) -> dict:
     train_policy = DistributedDataParallel(policy) if ddp.world > 1 else policy
     train_value = DistributedDataParallel(model["value"]) if ddp.world > 1 else model["value"]
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
-                     nexto_epsilon_bound(cfg, step))
+                     nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds)
     n_nexto = cfg.nexto_arenas
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
@@ -548,6 +555,9 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
                      "decisions" if cfg.nexto_epsilon_until > cfg.nexto_epsilon_from else "")
             opponent += (f" (a weaker Nexto at first: each of its decisions random with a probability drawn per "
                          f"episode up to {cfg.nexto_epsilon}{falls})")
+        if cfg.nexto_episode_seconds:
+            opponent += (f"; there each episode ended {cfg.nexto_episode_seconds:g} s after its kickoff (a kickoff "
+                         "contest)")
     vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
                 f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
     return f"""# BC policy model card (fine-tuned in the arena)
@@ -574,6 +584,11 @@ def main(cfg: Config) -> None:
         raise ValueError(f"--nexto-epsilon {cfg.nexto_epsilon} is a probability: between 0 and 1")
     if cfg.nexto_epsilon and not cfg.nexto_arenas:
         raise ValueError("--nexto-epsilon weakens Nexto in its arenas: it needs --nexto PATH --nexto-arenas K")
+    if cfg.nexto_episode_seconds < 0:
+        raise ValueError(f"--nexto-episode-seconds {cfg.nexto_episode_seconds} must be positive (0: --episode-seconds)")
+    if cfg.nexto_episode_seconds and not cfg.nexto_arenas:
+        raise ValueError("--nexto-episode-seconds sets the Nexto arenas' episodes: it needs --nexto PATH "
+                         "--nexto-arenas K")
     if cfg.procs > 1 and not world:
         cmd = torchrun_command("finetune", cfg, cfg.procs)
         print("+ " + " ".join(cmd), flush=True)
