@@ -240,7 +240,7 @@ def test_nexto_episode_seconds_make_the_nexto_arenas_kickoff_contests():
     assert env.kickoff_pause[0] and not env.kickoff_pause[1]  # arena 0 just restarted; arena 1's chaser hit the ball
     with pytest.raises(ValueError, match="needs --nexto PATH --nexto-arenas K"):
         main(Config(nexto_episode_seconds=10.0))
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="must not be negative"):
         main(Config(nexto=Path("nexto.pt"), nexto_arenas=1, nexto_episode_seconds=-1.0))
 
 

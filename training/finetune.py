@@ -585,7 +585,8 @@ def main(cfg: Config) -> None:
     if cfg.nexto_epsilon and not cfg.nexto_arenas:
         raise ValueError("--nexto-epsilon weakens Nexto in its arenas: it needs --nexto PATH --nexto-arenas K")
     if cfg.nexto_episode_seconds < 0:
-        raise ValueError(f"--nexto-episode-seconds {cfg.nexto_episode_seconds} must be positive (0: --episode-seconds)")
+        raise ValueError(f"--nexto-episode-seconds {cfg.nexto_episode_seconds} must not be negative "
+                         "(0: --episode-seconds)")
     if cfg.nexto_episode_seconds and not cfg.nexto_arenas:
         raise ValueError("--nexto-episode-seconds sets the Nexto arenas' episodes: it needs --nexto PATH "
                          "--nexto-arenas K")
