@@ -246,7 +246,8 @@ def test_nexto_episode_seconds_make_the_nexto_arenas_kickoff_contests():
 
 @needs_nexto
 def test_finetune_with_nexto_arenas_logs_them_apart_and_says_so(tmp_path):
-    """Also the curriculum: Nexto's random-action bound falls from 1 at decision 0 to 0 at decision 64."""
+    """Also the curriculum (Nexto's random-action bound falls from 1 at decision 0 to 0 at decision 64) and the
+    kickoff contests (Nexto's episodes cut 0.5 s after their kickoff)."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
            "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "64", "--nexto", str(NEXTO_MODEL),
