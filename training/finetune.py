@@ -18,6 +18,9 @@ between two decision counts (a curriculum: goals against full-strength Nexto wer
 An episode ends at a goal or after `episode_seconds`, and restarts from a kickoff. `--nexto-episode-seconds S`
 ends the Nexto arenas' episodes S seconds after their kickoff, so each is a kickoff contest scored by the goals
 within S seconds of it (in matches against Nexto nearly all of the bot's goals came that soon after a kickoff).
+`--opponent-policy DIR --opponent-arenas K` is self-play against a frozen policy (e.g. the bundled models/bc): in the
+K arenas after the Nexto ones it drives the opponent as the bot would (bot/obs.py from its own side, every 4 ticks
+with the same one-tick delay, sampled at --temperature), a defender between the chaser and Nexto.
 
 More decisions are what it lacks most (docs/bc.md), so it scales over CPU cores and machines with torchrun:
 `--procs N` relaunches the command as `torchrun --standalone --nproc-per-node N` (or launch torchrun yourself,
@@ -101,10 +104,14 @@ class Config:
     nexto_epsilon_until: int = arg(0, "decision count where --nexto-epsilon has fallen to 0 (0: it never falls)")
     nexto_episode_seconds: float = arg(0.0, "episode length in the Nexto arenas (0: --episode-seconds); a short one "
                                             "makes each a kickoff contest: the goals within this long of a kickoff")
+    opponent_policy: Path | None = arg(None, "a frozen policy folder (e.g. models/bc) that drives the opponent in the "
+                                             "--opponent-arenas arenas after the Nexto ones: self-play")
+    opponent_arenas: int = arg(0, "arenas per process where --opponent-policy is the opponent")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
     ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
-                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0}
+                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0,
+                                   "opponent_policy": None, "opponent_arenas": 0}
 
 
 def nexto_epsilon_bound(cfg: Config, step: int) -> float:
@@ -157,15 +164,20 @@ def _set_controls(car: rs.Car, c: np.ndarray) -> None:
 class ArenaBatch:
     """G 1v1 arenas: the learner's car is slot g % 2 (blue in even arenas); Nexto drives the other in the first
     `nexto_arenas` arenas (deciding every 8 ticks, acting 8 ticks later, argmax but beta 0.5 in the kickoff pause,
-    as NextoAgent plays in `evaluate`), the chaser in the rest."""
+    as NextoAgent plays in `evaluate`), a frozen `opponent` policy in the next `opponent_arenas` (as the bot plays:
+    every 4 ticks, one tick late, sampled at `temperature`), the chaser in the rest."""
 
     def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator,
                  nexto_path: Path | None = None, nexto_arenas: int = 0, nexto_epsilon: float = 0.0,
-                 nexto_episode_seconds: float = 0.0):
+                 nexto_episode_seconds: float = 0.0, opponent: Policy | None = None, opponent_arenas: int = 0,
+                 temperature: float = 0.5):
         if nexto_arenas and nexto_path is None:
             raise ValueError("--nexto-arenas needs --nexto PATH (Nexto's TorchScript model)")
-        if not 0 <= nexto_arenas <= games:
-            raise ValueError(f"--nexto-arenas {nexto_arenas} must be between 0 and --arenas {games}")
+        if opponent_arenas and opponent is None:
+            raise ValueError("--opponent-arenas needs --opponent-policy DIR (a policy folder, e.g. models/bc)")
+        if min(nexto_arenas, opponent_arenas) < 0 or nexto_arenas + opponent_arenas > games:
+            raise ValueError(f"--nexto-arenas {nexto_arenas} and --opponent-arenas {opponent_arenas} must not be "
+                             f"negative, and together at most --arenas {games}")
         self.rng = rng
         self.arenas = [make_arena(1, 1, int(rng.integers(1 << 31))) for _ in range(games)]
         self.cars = [a.get_cars() for a in self.arenas]
@@ -183,7 +195,9 @@ class ArenaBatch:
         self.max_steps = (seconds * 120 / TICKS_PER_FRAME).astype(np.int64)  # decisions per episode, per arena
         self.scores = np.zeros((games, 2), np.int64)
         self.nexto_arenas = nexto_arenas
-        self.chasers = np.arange(nexto_arenas, games)
+        self.opponent, self.temperature = opponent, temperature
+        self.policy_arenas = np.arange(nexto_arenas, nexto_arenas + opponent_arenas)
+        self.chasers = np.arange(nexto_arenas + opponent_arenas, games)
         self.nexto = None
         if nexto_arenas:
             from training.teachers.nexto import NextoTeacher
@@ -232,12 +246,23 @@ class ArenaBatch:
         return build_obs(self.ball_gf, self.cars_gpf, self.pads_gk, self.team, self.me,
                          np.full(len(self.arenas), NOOP_ACTION))
 
+    def _opponent_actions(self, them: np.ndarray) -> np.ndarray:
+        """The frozen opponent policy's actions in its arenas, from its own side's observation of this moment."""
+        s = self.policy_arenas
+        glob, others = build_obs(self.ball_gf[s], self.cars_gpf[s], self.pads_gk[s], self.team[s], them[s],
+                                 np.full(len(s), NOOP_ACTION))
+        with torch.inference_mode():
+            logits = self.opponent(torch.from_numpy(glob), torch.from_numpy(others)[:, OPPONENT_SLOT])
+            logits = masked_logits(logits, torch.from_numpy(self.kickoff_pause[s]), self.temperature)
+            return torch.distributions.Categorical(logits=logits).sample().numpy()
+
     def step(self, action_g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply the learner's actions (and the opponents') for one decision -> (reward parts (G, 4), done, scored)."""
-        g_all, k, c = np.arange(len(self.arenas)), self.nexto_arenas, self.chasers
+        g_all, k, c, s = np.arange(len(self.arenas)), self.nexto_arenas, self.chasers, self.policy_arenas
         them = 1 - self.me
         their_team = self.team[g_all, them]
         mine = ACTION_TABLE[action_g]
+        theirs = ACTION_TABLE[self._opponent_actions(them)] if len(s) else None  # the same moment the learner saw
         self.touched[:] = False
         if self.nexto is not None:  # a decision 8 ticks old (NextoTeacher's lag), set now: it acts from this tick
             nexto = ACTION_TABLE[self.nexto.act(self._nexto_frames(), self.rng)[np.arange(k), them[:k]]]
@@ -257,6 +282,8 @@ class ArenaBatch:
             if tick == 0:
                 for g in g_all:
                     _set_controls(self.cars[g][self.me[g]], mine[g])
+                for i, g in enumerate(s):
+                    _set_controls(self.cars[g][them[g]], theirs[i])
             for i, g in enumerate(c):
                 _set_controls(self.cars[g][them[g]], chaser[i])
 
@@ -360,9 +387,11 @@ def train(cfg: Config) -> dict:
     # the update runs the two nets through DDP wrappers (gradients averaged over ranks); rollouts use them bare
     train_policy = DistributedDataParallel(policy) if ddp.world > 1 else policy
     train_value = DistributedDataParallel(model["value"]) if ddp.world > 1 else model["value"]
+    opponent, opponent_config = load_policy(cfg.opponent_policy) if cfg.opponent_policy else (None, {})
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
-                     nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds)
-    n_nexto = cfg.nexto_arenas
+                     nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
+                     cfg.temperature)
+    n_nexto, mirror = cfg.nexto_arenas, slice(cfg.nexto_arenas, cfg.nexto_arenas + cfg.opponent_arenas)
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = cfg.arenas, cfg.rollout
@@ -381,6 +410,7 @@ def train(cfg: Config) -> dict:
         buf_kickoff = np.zeros((t_len, g), bool)
         parts_sum, goals_for, goals_against, episodes = np.zeros(4), 0, 0, 0
         nexto_for, nexto_against = 0, 0  # of those, in the arenas where Nexto is the opponent
+        policy_for, policy_against = 0, 0  # and where --opponent-policy is
         with torch.inference_mode():
             for t in range(t_len):
                 glob, others = env.observe()
@@ -399,6 +429,8 @@ def train(cfg: Config) -> dict:
                 goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
                 nexto_for += int((scored[:n_nexto] > 0).sum())
                 nexto_against += int((scored[:n_nexto] < 0).sum())
+                policy_for += int((scored[mirror] > 0).sum())
+                policy_against += int((scored[mirror] < 0).sum())
                 episodes += int(done.sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
@@ -453,13 +485,15 @@ def train(cfg: Config) -> dict:
                 batches += 1
         # every rank's rollout counts: sum the tallies over ranks (the loss statistics are averaged)
         tally = np.array([*parts_sum, goals_for, goals_against, episodes, float(buf["reward"].sum()),
-                          nexto_for, nexto_against, *(v / batches for v in stats.values())])
+                          nexto_for, nexto_against, policy_for, policy_against,
+                          *(v / batches for v in stats.values())])
         if ddp.world > 1:
             tally_t = torch.from_numpy(tally)
             torch_dist.all_reduce(tally_t)
             tally = tally_t.numpy()
             tally[-len(stats):] /= ddp.world
-        parts_sum, (goals_for, goals_against, episodes, reward_sum, nexto_for, nexto_against) = tally[:4], tally[4:10]
+        parts_sum, (goals_for, goals_against, episodes, reward_sum) = tally[:4], tally[4:8]
+        nexto_for, nexto_against, policy_for, policy_against = tally[8:12]
         n_all = n * ddp.world
         step += n_all
         updates += 1
@@ -473,15 +507,21 @@ def train(cfg: Config) -> dict:
                "car_to_ball": float(parts_sum[3] / n_all), "episodes": int(episodes),
                "decisions_per_s": n_all / (time.perf_counter() - t0),
                "rollout_share": sim_seconds / (time.perf_counter() - t0)}
-        if n_nexto:  # per game-minute in the Nexto arenas alone, and in the chaser arenas alone
+        # per game-minute in the Nexto arenas alone, the --opponent-policy arenas alone and the chaser arenas alone
+        if n_nexto:
             nexto_minutes = game_minutes * n_nexto / cfg.arenas
             row.update(nexto_goals_for_per_minute=float(nexto_for / nexto_minutes),
                        nexto_goals_against_per_minute=float(nexto_against / nexto_minutes),
                        nexto_epsilon_max=env.nexto.epsilon_max)
-            if n_nexto < cfg.arenas:
-                chaser_minutes = game_minutes - nexto_minutes
-                row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for) / chaser_minutes),
-                           chaser_goals_against_per_minute=float((goals_against - nexto_against) / chaser_minutes))
+        if cfg.opponent_arenas:
+            policy_minutes = game_minutes * cfg.opponent_arenas / cfg.arenas
+            row.update(policy_goals_for_per_minute=float(policy_for / policy_minutes),
+                       policy_goals_against_per_minute=float(policy_against / policy_minutes))
+        if 0 < n_nexto + cfg.opponent_arenas < cfg.arenas:
+            chaser_minutes = game_minutes * (cfg.arenas - n_nexto - cfg.opponent_arenas) / cfg.arenas
+            row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for - policy_for) / chaser_minutes),
+                       chaser_goals_against_per_minute=float((goals_against - nexto_against - policy_against)
+                                                             / chaser_minutes))
         history.append(row)
         if not ddp.is_main:
             continue
@@ -495,6 +535,8 @@ def train(cfg: Config) -> dict:
                             {"history": history, "config": asdict(cfg), "return_scale": scale.state()})
             vs_nexto = (f" (against Nexto {row['nexto_goals_for_per_minute']:.2f} / "
                         f"{row['nexto_goals_against_per_minute']:.2f})" if n_nexto else "")
+            vs_nexto += (f" (against --opponent-policy {row['policy_goals_for_per_minute']:.2f} / "
+                         f"{row['policy_goals_against_per_minute']:.2f})" if cfg.opponent_arenas else "")
             tqdm.write(f"step {step:,}: goals for {row['goals_for_per_minute']:.2f} / against "
                        f"{row['goals_against_per_minute']:.2f} per minute{vs_nexto}, touches {row['touch_share']:.4f}, "
                        f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
@@ -510,6 +552,7 @@ def train(cfg: Config) -> dict:
     config = {**start_config, "finetune": {"from_policy_sha256": start_config.get("weights_sha256"),
                                            "anchor_sha256": anchor_config.get("weights_sha256"),
                                            "previous": start_config.get("finetune"), "chaser_acts": "every tick",
+                                           "opponent_policy_sha256": opponent_config.get("weights_sha256"),
                                            "processes": ddp.world,
                                            "config": asdict(cfg), "final": history[-1] if history else {}}}
     card = model_card(cfg, config, history)
@@ -528,6 +571,9 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     while earlier:  # an already fine-tuned start: every earlier round, newest first
         nexto_arenas = earlier["config"].get("nexto_arenas", 0)
         with_nexto = f", Nexto in {nexto_arenas} of {earlier['config']['arenas']} arenas" if nexto_arenas else ""
+        if earlier["config"].get("opponent_arenas"):
+            with_nexto += (f", the frozen policy {earlier.get('opponent_policy_sha256')} in "
+                           f"{earlier['config']['opponent_arenas']} of {earlier['config']['arenas']} arenas")
         rounds.append(f"{earlier['config']['steps']:,} decisions (KL weight {earlier['config']['kl_coef']}, chaser "
                       f"acting {earlier.get('chaser_acts', 'on the learner decision ticks only')}{with_nexto}) from "
                       f"{earlier['from_policy_sha256']}")
@@ -540,7 +586,8 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
               else f"the policy {tune['anchor_sha256']}")
     mean = {k: float(np.mean([row[k] for row in recent if k in row] or [math.nan]))
             for k in ("goals_for_per_minute", "goals_against_per_minute", "kl_clone",
-                      "nexto_goals_for_per_minute", "nexto_goals_against_per_minute")}
+                      "nexto_goals_for_per_minute", "nexto_goals_against_per_minute",
+                      "policy_goals_for_per_minute", "policy_goals_against_per_minute")}
     recent_decisions = last.get("step", 0) - (history[-len(recent) - 1]["step"] if len(history) > len(recent) else 0)
     scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
     opponent = "the chaser baseline (acting every tick)"
@@ -558,8 +605,13 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
         if cfg.nexto_episode_seconds:
             opponent += (f"; there each episode ended {cfg.nexto_episode_seconds:g} s after its kickoff (a kickoff "
                          "contest)")
+    if cfg.opponent_arenas:
+        opponent += (f", with the frozen policy {tune.get('opponent_policy_sha256')} (self-play) in its place in "
+                     f"{cfg.opponent_arenas} of every {cfg.arenas} arenas")
     vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
                 f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
+    vs_nexto += (f"; in the --opponent-policy arenas {mean['policy_goals_for_per_minute']:.2f} / "
+                 f"{mean['policy_goals_against_per_minute']:.2f}" if "policy_goals_for_per_minute" in last else "")
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
@@ -590,6 +642,11 @@ def main(cfg: Config) -> None:
     if cfg.nexto_episode_seconds and not cfg.nexto_arenas:
         raise ValueError("--nexto-episode-seconds sets the Nexto arenas' episodes: it needs --nexto PATH "
                          "--nexto-arenas K")
+    if cfg.opponent_arenas and cfg.opponent_policy is None:
+        raise ValueError("--opponent-arenas needs --opponent-policy DIR (a policy folder, e.g. models/bc)")
+    if cfg.opponent_policy is not None and not (Path(cfg.opponent_policy) / "config.json").is_file():
+        raise FileNotFoundError(f"--opponent-policy {cfg.opponent_policy}: no policy there (a folder with "
+                                "config.json and model.safetensors, e.g. models/bc)")
     if cfg.procs > 1 and not world:
         cmd = torchrun_command("finetune", cfg, cfg.procs)
         print("+ " + " ".join(cmd), flush=True)

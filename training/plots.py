@@ -93,16 +93,19 @@ def plot_finetune(history: list[dict], path: Path, window: int = 10) -> Path:
         kernel = np.ones(min(len(values), max(window, len(history) // 30)))
         return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
 
-    nexto = np.array(["nexto_goals_for_per_minute" in row for row in history])
-    for side in ("for", "against"):  # the chaser arenas: every arena in updates without Nexto arenas
-        values = [row.get(f"chaser_goals_{side}_per_minute", math.nan) if has else row[f"goals_{side}_per_minute"]
-                  for row, has in zip(history, nexto)]
-        ax_goals.plot(steps, smooth(values), label=f"goals {side}" + (", chaser arenas" if nexto.any() else ""))
-    if nexto.any():  # --nexto-arenas: the Nexto arenas alone, over the updates that had them
-        for key, label in (("nexto_goals_for_per_minute", "for, Nexto arenas"),
-                           ("nexto_goals_against_per_minute", "against, Nexto arenas")):
-            values = smooth([row[key] for row, has in zip(history, nexto) if has])
-            ax_goals.plot(steps[nexto], values, "--", label=label)
+    groups = {"nexto": ("--", "Nexto arenas"), "policy": (":", "--opponent-policy arenas")}
+    has = {name: np.array([f"{name}_goals_for_per_minute" in row for row in history]) for name in groups}
+    split = has["nexto"] | has["policy"]
+    for side in ("for", "against"):  # the chaser arenas: every arena in updates without other opponents
+        values = [row.get(f"chaser_goals_{side}_per_minute", math.nan) if other else row[f"goals_{side}_per_minute"]
+                  for row, other in zip(history, split)]
+        ax_goals.plot(steps, smooth(values), label=f"goals {side}" + (", chaser arenas" if split.any() else ""))
+    for name, (style, arenas) in groups.items():  # --nexto-arenas, --opponent-arenas: over the updates with them
+        if has[name].any():
+            for side in ("for", "against"):
+                values = smooth([row[f"{name}_goals_{side}_per_minute"] for row in history
+                                 if f"{name}_goals_{side}_per_minute" in row])
+                ax_goals.plot(steps[has[name]], values, style, label=f"{side}, {arenas}")
     ax_kl.plot(steps, smooth([row["kl_clone"] for row in history]), label="KL(policy || anchor)")
     ax_goals.set_ylabel("per game-minute")
     for ax in (ax_goals, ax_kl):
