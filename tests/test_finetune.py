@@ -314,6 +314,8 @@ def test_opponent_arenas_need_a_policy_and_fit_beside_the_nexto_arenas():
                    opponent_arenas=2)
     with pytest.raises(ValueError, match="needs --opponent-policy DIR"):
         main(Config(opponent_arenas=4))
+    with pytest.raises(ValueError, match="needs --opponent-arenas K"):
+        main(Config(opponent_policy=ROOT / "models" / "bc"))
     with pytest.raises(FileNotFoundError, match="no policy there"):
         main(Config(opponent_policy=Path("no/such/policy"), opponent_arenas=4))
 

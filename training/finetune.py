@@ -391,7 +391,7 @@ def train(cfg: Config) -> dict:
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
                      nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
                      cfg.temperature)
-    n_nexto, mirror = cfg.nexto_arenas, slice(cfg.nexto_arenas, cfg.nexto_arenas + cfg.opponent_arenas)
+    n_nexto, policy_rows = cfg.nexto_arenas, slice(cfg.nexto_arenas, cfg.nexto_arenas + cfg.opponent_arenas)
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = cfg.arenas, cfg.rollout
@@ -429,8 +429,8 @@ def train(cfg: Config) -> dict:
                 goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
                 nexto_for += int((scored[:n_nexto] > 0).sum())
                 nexto_against += int((scored[:n_nexto] < 0).sum())
-                policy_for += int((scored[mirror] > 0).sum())
-                policy_against += int((scored[mirror] < 0).sum())
+                policy_for += int((scored[policy_rows] > 0).sum())
+                policy_against += int((scored[policy_rows] < 0).sum())
                 episodes += int(done.sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
@@ -533,12 +533,12 @@ def train(cfg: Config) -> dict:
         if updates % cfg.checkpoint_every == 0 or step >= cfg.steps:
             save_checkpoint(out / "checkpoint", model, optimizer, step, rng,
                             {"history": history, "config": asdict(cfg), "return_scale": scale.state()})
-            vs_nexto = (f" (against Nexto {row['nexto_goals_for_per_minute']:.2f} / "
-                        f"{row['nexto_goals_against_per_minute']:.2f})" if n_nexto else "")
-            vs_nexto += (f" (against --opponent-policy {row['policy_goals_for_per_minute']:.2f} / "
-                         f"{row['policy_goals_against_per_minute']:.2f})" if cfg.opponent_arenas else "")
+            apart = (f" (against Nexto {row['nexto_goals_for_per_minute']:.2f} / "
+                     f"{row['nexto_goals_against_per_minute']:.2f})" if n_nexto else "")
+            apart += (f" (against --opponent-policy {row['policy_goals_for_per_minute']:.2f} / "
+                      f"{row['policy_goals_against_per_minute']:.2f})" if cfg.opponent_arenas else "")
             tqdm.write(f"step {step:,}: goals for {row['goals_for_per_minute']:.2f} / against "
-                       f"{row['goals_against_per_minute']:.2f} per minute{vs_nexto}, touches {row['touch_share']:.4f}, "
+                       f"{row['goals_against_per_minute']:.2f} per minute{apart}, touches {row['touch_share']:.4f}, "
                        f"kl {row['kl_clone']:.3f}, {row['decisions_per_s']:.0f} decisions/s")
     bar.close()
     teardown_distributed()
@@ -608,10 +608,10 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     if cfg.opponent_arenas:
         opponent += (f", with the frozen policy {tune.get('opponent_policy_sha256')} (self-play) in its place in "
                      f"{cfg.opponent_arenas} of every {cfg.arenas} arenas")
-    vs_nexto = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
-                f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
-    vs_nexto += (f"; in the --opponent-policy arenas {mean['policy_goals_for_per_minute']:.2f} / "
-                 f"{mean['policy_goals_against_per_minute']:.2f}" if "policy_goals_for_per_minute" in last else "")
+    apart = (f"; in the Nexto arenas {mean['nexto_goals_for_per_minute']:.2f} / "
+             f"{mean['nexto_goals_against_per_minute']:.2f}" if "nexto_goals_for_per_minute" in last else "")
+    apart += (f"; in the --opponent-policy arenas {mean['policy_goals_for_per_minute']:.2f} / "
+              f"{mean['policy_goals_against_per_minute']:.2f}" if "policy_goals_for_per_minute" in last else "")
     return f"""# BC policy model card (fine-tuned in the arena)
 
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
@@ -624,7 +624,7 @@ KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
   car towards ball {cfg.car_to_ball_reward}{scaled};
   temperature {cfg.temperature} (play it at the same temperature)
 - mean of the last {len(recent)} updates ({recent_decisions:,} decisions): goals for
-  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute{vs_nexto}, KL to
+  {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute{apart}, KL to
   the anchor {mean['kl_clone']:.3f}
 - Command: `{command_line()}`
 """
@@ -644,6 +644,8 @@ def main(cfg: Config) -> None:
                          "--nexto-arenas K")
     if cfg.opponent_arenas and cfg.opponent_policy is None:
         raise ValueError("--opponent-arenas needs --opponent-policy DIR (a policy folder, e.g. models/bc)")
+    if cfg.opponent_policy is not None and not cfg.opponent_arenas:
+        raise ValueError("--opponent-policy plays in the opponent's seat of some arenas: it needs --opponent-arenas K")
     if cfg.opponent_policy is not None and not (Path(cfg.opponent_policy) / "config.json").is_file():
         raise FileNotFoundError(f"--opponent-policy {cfg.opponent_policy}: no policy there (a folder with "
                                 "config.json and model.safetensors, e.g. models/bc)")
