@@ -391,7 +391,7 @@ def train(cfg: Config) -> dict:
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
                      nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
                      cfg.temperature)
-    n_nexto, policy_rows = cfg.nexto_arenas, slice(cfg.nexto_arenas, cfg.nexto_arenas + cfg.opponent_arenas)
+    n_nexto = cfg.nexto_arenas
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = cfg.arenas, cfg.rollout
@@ -429,8 +429,8 @@ def train(cfg: Config) -> dict:
                 goals_for, goals_against = goals_for + int((scored > 0).sum()), goals_against + int((scored < 0).sum())
                 nexto_for += int((scored[:n_nexto] > 0).sum())
                 nexto_against += int((scored[:n_nexto] < 0).sum())
-                policy_for += int((scored[policy_rows] > 0).sum())
-                policy_against += int((scored[policy_rows] < 0).sum())
+                policy_for += int((scored[env.policy_arenas] > 0).sum())
+                policy_against += int((scored[env.policy_arenas] < 0).sum())
                 episodes += int(done.sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
