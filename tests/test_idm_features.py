@@ -146,3 +146,35 @@ def test_boost_update_rate_measured_from_replays(tmp_path):
     write_shard(tmp_path / "r", {"cars_tpf": cars, "ball_tf": ball, "segment_t": np.zeros(t, np.int32)}, {})
     _, _, info = measure_hold_gaps(tmp_path)
     assert info["boost_pairs"] == 9 and abs(info["boost_update_p"] - 1 / 9) < 1e-9
+
+
+def test_situations_sort_frames_by_what_else_moves_the_car():
+    from bot.actions import DODGE_SIDE, NO_FLIP
+    from bot.frame import DEMOLISHED, ON_GROUND
+    from training.idm.metrics import SITUATIONS, situation_of
+
+    def car(pos, vel=(0, 0, 0), ground=0, spin=(0, 0, 0), demolished=0):
+        row = np.zeros(CAR_F, np.float32)
+        row[POS], row[VEL], row[ANG_VEL] = pos, vel, spin
+        row[FORWARD], row[UP] = (0, 1, 0), (0, 0, 1)
+        row[ON_GROUND], row[DEMOLISHED] = ground, demolished
+        return row
+
+    cases = {  # car row, ball position, flip phase -> situation
+        "demolished": (car((0, 0, 17), demolished=1), (0, 0, 93), NO_FLIP),
+        "flipping (dodge or pitch lock)": (car((0, 0, 300)), (0, 3000, 93), DODGE_SIDE),
+        "ball within 300 uu": (car((0, 0, 17), (0, 900, 0), ground=1), (0, 200, 93), NO_FLIP),
+        "ground, under 1400 uu/s": (car((0, 0, 17), (0, -1300, 0), ground=1), (0, 3000, 93), NO_FLIP),
+        "ground, 1400 uu/s or faster": (car((0, 0, 17), (0, 1800, 0), ground=1), (0, 3000, 93), NO_FLIP),
+        "air, within 200 uu of a surface": (car((3950, 0, 800)), (0, 3000, 93), NO_FLIP),
+        "air, spin at the 5.5 rad/s cap": (car((0, 0, 800), spin=(0, 5.5, 0)), (0, 3000, 93), NO_FLIP),
+        "air, free flight": (car((0, 0, 800), spin=(0, 3, 0)), (0, 3000, 93), NO_FLIP),
+    }
+    assert set(cases) == set(SITUATIONS)
+    cars = np.stack([c for c, _, _ in cases.values()])
+    ball = np.zeros((len(cases), BALL_F), np.float32)
+    ball[:, POS] = [b for _, b, _ in cases.values()]
+    phases = np.array([p for _, _, p in cases.values()])
+    assert [SITUATIONS[i] for i in situation_of(cars, ball, phases)] == list(cases)
+    # data without flip phases: the dodging car counts by its other traits (here: in free flight)
+    assert SITUATIONS[situation_of(cars, ball)[1]] == "air, free flight"

@@ -144,6 +144,11 @@ def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
     for key in ("sim_clean", "sim_corrupt"):
         equiv, exact = report[key]["action_equiv_acc"], report[key]["action_exact_acc"]
         assert 0 <= equiv <= 1 and equiv >= exact
+        # the situations split the same windows: shares add up, and so do the accuracy and the errors
+        parts = report[key]["by_situation"].values()
+        assert sum(p["share"] for p in parts) == pytest.approx(1)
+        assert sum(p["share"] * p["accuracy"] for p in parts) == pytest.approx(equiv)
+        assert equiv == 1 or sum(p["error_share"] for p in parts) == pytest.approx(1)
     replay = report["replay"]
     assert replay["frames"] > 1000 and set(replay["lag_scan"]) == {"-1", "0", "1"}
     for name in ("throttle", "steer", "boost", "jump", "handbrake"):
@@ -154,6 +159,7 @@ def test_idm_eval_reports_sim_and_replay_metrics(sim_data, tmp_path):
         assert parts and min(parts) - 1e-9 <= replay[f"{name}_agree"] <= max(parts) + 1e-9
     assert 0 <= replay["jump_component_agree"] <= 1
     assert (tmp_path / "confusion.png").stat().st_size > 10_000
+    assert (tmp_path / "confusion-situations.png").stat().st_size > 10_000
 
 
 def test_label_stage_labels_every_player_frame_in_play_and_resumes(sim_data, tmp_path):

@@ -16,12 +16,13 @@ from training.cli import parse_config
 
 STAGE_OUTPUTS = ("replays/manifest.json", "sim/manifest.json", "idm/history.json", "idm/model/config.json",
                  "export/idm/model.safetensors", "idm-eval/idm-eval.json", "idm-eval/confusion.png",
-                 "labels/manifest.json", "bc/history.json", "bc/curves.png", "export/bc/model.safetensors",
+                 "idm-eval/confusion-situations.png", "labels/manifest.json", "bc/history.json", "bc/curves.png",
+                 "export/bc/model.safetensors",
                  "finetune/history.json", "export/policy/model.safetensors", "bot/bot.cfg",
                  "bot/models/bc/model.safetensors", "evaluate/results.json",
                  "evaluate/game-000.png", "evaluate/game.gif")
-REPORT_FILES = ("report.md", "data.png", "idm-accuracy.png", "replay-agreement.png", "idm-curves.png",
-                "bc-curves.png", "finetune-curves.png", "game-000.png", "game.gif")
+REPORT_FILES = ("report.md", "data.png", "idm-accuracy.png", "idm-situations.png", "replay-agreement.png",
+                "idm-curves.png", "bc-curves.png", "finetune-curves.png", "game-000.png", "game.gif")
 
 
 def run_pipeline(*args: str) -> tuple[subprocess.CompletedProcess, float]:

@@ -16,7 +16,7 @@ from bot.frame import DEMOLISHED, FRESH
 from training.cli import arg, check_choices
 from training.idm.data import DEFAULT_BALL_GAPS, DEFAULT_CAR_GAPS, SimDataset
 from training.idm.infer import ACTION_COLUMN, DECODES, label_arrays, load_idm, recorded_values, replay_targets
-from training.idm.metrics import batch_metrics, per_control_match, predict
+from training.idm.metrics import SITUATIONS, batch_metrics, per_control_match, predict, situation_of
 from training.storage import read_json, read_shard, write_json
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Config:
     sim: tuple[Path, ...] = arg((), "simulate output folder(s); their validation shards are used")
     replays: Path | None = arg(None, "parsed replays (`python -m training replays` output)")
     json: Path = arg(Path("idm-eval.json"), "write the metrics here")
-    plot: Path | None = arg(None, "write the confusion picture here (PNG)")
+    plot: Path | None = arg(None, "write the confusion picture here (PNG), and the accuracy by situation beside it "
+                                  "(<name>-situations.png)")
     samples: int = arg(20000, "simulated windows evaluated (clean and corrupted each)")
     max_lag: int = arg(3, "also score recorded inputs shifted by -max_lag..max_lag frames")
     seed: int = arg(0, "seed of the evaluated windows and their corruption")
@@ -114,6 +115,40 @@ def plot_control_confusion(pred: np.ndarray, equiv: np.ndarray, path: Path) -> N
     save_figure(fig, path)
 
 
+def situations_plot_path(plot: Path) -> Path:
+    return Path(plot).with_name(f"{Path(plot).stem}-situations.png")
+
+
+def plot_situations(report: dict, path: Path) -> None:
+    """Accuracy by situation, clean and corrupted, beside each situation's share of frames and of errors."""
+    from training.plots import plt, save_figure
+    clean, corrupt = report["sim_clean"]["by_situation"], report["sim_corrupt"]["by_situation"]
+    names = [n for n in SITUATIONS if n in clean]
+    y = np.arange(len(names))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.5 * len(names) + 1.6), dpi=100, sharey=True)
+    for ax, key, title in ((left, "accuracy", "equivalence-aware accuracy"), (right, None, "share of frames / errors")):
+        bars = ({"clean": [clean[n][key] for n in names], "corrupted": [corrupt[n][key] for n in names]} if key else
+                {"frames": [clean[n]["share"] for n in names], "errors, clean": [clean[n]["error_share"] for n in names],
+                 "errors, corrupted": [corrupt[n]["error_share"] for n in names]})
+        colours = ["C0", "C1"] if key else ["0.6", "C0", "C1"]  # clean blue and corrupted orange in both panels
+        h = 0.8 / len(bars)
+        for i, ((label, values), colour) in enumerate(zip(bars.items(), colours)):
+            ax.barh(y + (i - (len(bars) - 1) / 2) * h, values, h, label=label, color=colour)
+            for yi, v in zip(y + (i - (len(bars) - 1) / 2) * h, values):
+                ax.text(v, yi, f" {v:.2f}", va="center", fontsize=7)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    left.axvline(0.95, color="grey", lw=0.8, ls="--")
+    left.axvline(0.90, color="grey", lw=0.8, ls=":")
+    left.set_xlim(0, 1.12)
+    left.set_yticks(y, names, fontsize=8)
+    left.invert_yaxis()
+    fig.suptitle(f"IDM on held-out simulation: clean {report['sim_clean']['action_equiv_acc']:.3f}, "
+                 f"corrupted {report['sim_corrupt']['action_equiv_acc']:.3f} (targets 0.95 / 0.90, dashed / dotted)",
+                 fontsize=10)
+    save_figure(fig, path)
+
+
 def main(cfg: Config) -> dict:
     check_choices(cfg)  # before minutes of simulated windows, not after
     device = torch.device("cpu")
@@ -127,17 +162,21 @@ def main(cfg: Config) -> dict:
         ball_gaps = np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
         boost_p = gaps.get("boost_update_p")  # None for models trained before boost holds: not held then
         report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist(), "boost_update_p": boost_p}
+        situation = situation_of(*data.centre_rows(ids))
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
                                ids=ids, motion=model_cfg.motion, boost_update_p=boost_p)
-            report[name] = batch_metrics(model, batch, device)
+            report[name] = batch_metrics(model, batch, device, situation)
             if name == "sim_corrupt" and cfg.plot:
                 probs, _ = predict(model, batch.x_bwf, device)
                 plot_control_confusion(probs.argmax(-1), batch.equiv_ba, cfg.plot)
+        if cfg.plot:
+            plot_situations(report, situations_plot_path(cfg.plot))
     if cfg.replays:
         report["replay"] = evaluate_replays(model, model_cfg, cfg.replays, cfg.max_lag, device, cfg.decode)
     write_json(cfg.json, report)
-    summary = {k: v for k, v in report.items() if k in ("sim_clean", "sim_corrupt")}
+    summary = {k: {m: x for m, x in v.items() if m != "by_situation"} for k, v in report.items()
+               if k in ("sim_clean", "sim_corrupt")}
     if "replay" in report:
         summary["replay"] = {k: v for k, v in report["replay"].items() if k not in ("per_replay", "lag_scan")}
     print(json.dumps(summary, indent=2))

@@ -91,6 +91,7 @@ def section_data(work: Path, out: Path) -> str:
 
 
 def section_idm(work: Path, out: Path) -> str:
+    from training.idm_eval import situations_plot_path
     from training.plots import plt
     ev = _json(work / "idm-eval" / "idm-eval.json")
     lines = ["## Inverse dynamics model"]
@@ -112,6 +113,11 @@ def section_idm(work: Path, out: Path) -> str:
     if (work / "idm-eval" / "confusion.png").is_file():
         shutil.copy2(work / "idm-eval" / "confusion.png", out / "idm-confusion.png")
         lines += ["", "Per-control confusion (corrupted windows): ![confusion](idm-confusion.png)"]
+    situations = situations_plot_path(work / "idm-eval" / "confusion.png")
+    if situations.is_file():
+        shutil.copy2(situations, out / "idm-situations.png")
+        lines += ["", "Where the errors are (accuracy by situation of the labelled frame): "
+                      "![situations](idm-situations.png)"]
     return "\n".join(lines + ["", section_replay_agreement(ev.get("replay"), out)])
 
 

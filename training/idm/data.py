@@ -57,6 +57,7 @@ class SimShard:
         self.cars, self.ball, self.team = arrays["cars_tpf"], arrays["ball_tf"], np.asarray(arrays["team_p"])
         self.action = arrays["action_tp"]
         self.equiv_packed = arrays["equiv_packed_tpb"]
+        self.flip_phase = arrays.get("flip_phase_tp")  # (T, P); None in data made before flip phases
         self.start, self.stop = episode_bounds(np.asarray(arrays["episode_t"]))
         rows, slots = np.nonzero(np.asarray(self.cars[..., PRESENT]) > 0.5)
         self.samples = np.stack([rows, slots], 1)  # (N, 2)
@@ -98,6 +99,22 @@ class SimDataset:
         action = np.where(mirrored, MIRROR[action], action)
         equiv = np.where(mirrored[:, None], equiv[:, MIRROR], equiv)
         return Batch(x, action.astype(np.int64), equiv, flags, corrupted)
+
+    def centre_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The labelled frames of samples `ids`, unreflected: car rows (B, CAR_F), ball rows (B, BALL_F) and flip
+        phases (B,) (None when any shard lacks them)."""
+        ids = np.asarray(ids)
+        which = np.searchsorted(self.offsets, ids, side="right") - 1
+        cars = np.zeros((len(ids), self.shards[0].cars.shape[-1]), np.float32)
+        ball = np.zeros((len(ids), self.shards[0].ball.shape[-1]), np.float32)
+        phases = np.zeros(len(ids), np.int64) if all(s.flip_phase is not None for s in self.shards) else None
+        for s in np.unique(which):
+            shard, pick = self.shards[s], which == s
+            rows, slots = shard.samples[ids[pick] - self.offsets[s]].T
+            cars[pick], ball[pick] = shard.cars[rows, slots], shard.ball[rows]
+            if phases is not None:
+                phases[pick] = shard.flip_phase[rows, slots]
+        return cars, ball, phases
 
     @staticmethod
     def _gather(shard: SimShard, local_ids: np.ndarray, half_width: int):
