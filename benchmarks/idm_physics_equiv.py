@@ -170,7 +170,8 @@ def score_idm(checkpoint: Path, class_dirs: list[Path], rows: np.ndarray, slots:
         ids = np.searchsorted(shard.samples[:, 0] * SLOTS + shard.samples[:, 1], rows * SLOTS + slots)
         for corrupt_name, p in (("clean", 0.0), ("corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
-                               ids=ids, motion=model_cfg.motion, boost_update_p=gaps.get("boost_update_p"))
+                               ids=ids, motion=model_cfg.motion, boost_update_p=gaps.get("boost_update_p"),
+                               interpolate=model_cfg.interpolate_held)
             m = batch_metrics(model, batch, torch.device("cpu"))
             scores[f"{class_dir.name}.{corrupt_name}"] = {k: round(v, 4) for k, v in m.items() if k != "loss"}
             if corrupt_name == "clean":

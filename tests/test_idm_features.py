@@ -178,3 +178,37 @@ def test_situations_sort_frames_by_what_else_moves_the_car():
     assert [SITUATIONS[i] for i in situation_of(cars, ball, phases)] == list(cases)
     # data without flip phases: the dodging car counts by its other traits (here: in free flight)
     assert SITUATIONS[situation_of(cars, ball)[1]] == "air, free flight"
+
+
+def test_interpolation_spreads_a_held_stretch_over_its_frames_and_leaves_fresh_frames_alone():
+    from training.idm.features import interpolate_held
+    truth = np.stack([np.arange(7.0), np.arange(7.0) ** 2], -1)[None]  # (1, W=7, 2): a line and a curve
+    fresh = np.array([[1, 0, 0, 1, 1, 0, 0]], bool)
+    held = hold_frames(truth, fresh)  # what a replay shows
+    filled = interpolate_held(held, fresh, [slice(0, 2)])
+    assert np.allclose(filled[0, :5, 0], truth[0, :5, 0])  # a line between fresh samples comes back exactly
+    assert np.allclose(filled[0, [0, 3, 4]], truth[0, [0, 3, 4]])  # fresh frames untouched
+    assert np.allclose(filled[0, 1:3, 1], [3, 6])  # the curve: on the chord from 0 to 9
+    assert np.allclose(filled[0, 5:], held[0, 5:])  # after the last fresh sample nothing is known: still held
+    assert np.allclose(interpolate_held(truth, np.ones((1, 7), bool), [slice(0, 2)]), truth)  # clean: unchanged
+
+
+def test_interpolation_changes_only_held_windows(rng):
+    from bot.frame import FRESH
+    f = empty_frames(9, np.array([0, 0, 1, 1]))
+    f.cars_tpf[..., :9] = rng.normal(size=(9, 4, 9)) * 1000
+    for axis in (FORWARD, UP):
+        v = rng.normal(size=(9, 4, 3))
+        f.cars_tpf[..., axis] = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    f.cars_tpf[..., FRESH] = 1
+    args = (f.ball_tf[None], np.array([1]), f.team_p, np.ones((1, 9)), True)
+    clean = window_features(f.cars_tpf[None], *args)[0]
+    np.testing.assert_allclose(window_features(f.cars_tpf[None], *args, interpolate=True)[0], clean, atol=1e-3)
+    held = f.cars_tpf.copy()
+    held[2:4, 1] = held[1, 1]  # the target car held for two frames, as a replay would show it
+    held[2:4, 1, FRESH] = 0
+    plain, filled = (window_features(held[None], *args, interpolate=i)[0] for i in (False, True))
+    np.testing.assert_allclose(plain[0, 4:], filled[0, 4:], atol=1e-3)  # after the stretch: nothing changes
+    np.testing.assert_allclose(plain[0, :2, :IDM_F], filled[0, :2, :IDM_F], atol=1e-3)  # before it, the state alone
+    assert not np.allclose(plain[0, 1, NEXT_DVEL], filled[0, 1, NEXT_DVEL])  # its change is spread over the stretch
+    assert not np.allclose(plain[0, 2:4, SELF_POS], filled[0, 2:4, SELF_POS])

@@ -165,7 +165,8 @@ def main(cfg: Config) -> dict:
         situation = situation_of(*data.centre_rows(ids))
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
-                               ids=ids, motion=model_cfg.motion, boost_update_p=boost_p)
+                               ids=ids, motion=model_cfg.motion, boost_update_p=boost_p,
+                               interpolate=model_cfg.interpolate_held)
             report[name] = batch_metrics(model, batch, device, situation)
             if name == "sim_corrupt" and cfg.plot:
                 probs, _ = predict(model, batch.x_bwf, device)

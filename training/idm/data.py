@@ -84,7 +84,8 @@ class SimDataset:
 
     def batch(self, rng: np.random.Generator, size: int, half_width: int, corrupt_prob: float,
               car_gaps: np.ndarray = DEFAULT_CAR_GAPS, ball_gaps: np.ndarray = DEFAULT_BALL_GAPS,
-              ids: np.ndarray | None = None, motion: bool = False, boost_update_p: float | None = None) -> Batch:
+              ids: np.ndarray | None = None, motion: bool = False, boost_update_p: float | None = None,
+              interpolate: bool = False) -> Batch:
         """A random batch (or the samples `ids`), corrupted with probability corrupt_prob per sample; corrupted
         samples also hold the boost amount, updated with probability `boost_update_p` per frame, when given."""
         ids = rng.integers(0, len(self), size) if ids is None else np.asarray(ids)
@@ -95,7 +96,7 @@ class SimDataset:
         corrupted = rng.random(len(ids)) < corrupt_prob
         if corrupted.any():
             cars, ball = corrupt(rng, cars, ball, corrupted, car_gaps, ball_gaps, boost_update_p)
-        x, mirrored = window_features(cars, ball, target, team, inside, motion)
+        x, mirrored = window_features(cars, ball, target, team, inside, motion, interpolate)
         action = np.where(mirrored, MIRROR[action], action)
         equiv = np.where(mirrored[:, None], equiv[:, MIRROR], equiv)
         return Batch(x, action.astype(np.int64), equiv, flags, corrupted)

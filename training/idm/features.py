@@ -62,6 +62,26 @@ def hold_frames(x_bw_: np.ndarray, fresh_bw: np.ndarray) -> np.ndarray:
     return x_bw_[np.arange(b)[:, None], last]
 
 
+def interpolate_held(x_bwf: np.ndarray, fresh_bw: np.ndarray, columns: list[slice]) -> np.ndarray:
+    """Held frames' `columns` replaced by the straight line between the fresh samples on either side (frames after
+    the window's last fresh sample stay held; the first frame counts as fresh, as in `hold_frames`).
+
+    Why: in a held stretch the motion shows as nothing and then all at once on the next fresh frame; a line spreads
+    it back over the frames it happened in, which is the best guess of the motion at each of them."""
+    b, w = fresh_bw.shape
+    frame = np.arange(w)[None, :]
+    fresh = fresh_bw.copy()
+    fresh[:, 0] = True
+    last = np.maximum.accumulate(np.where(fresh, frame, 0), axis=1)  # (B, W) latest fresh frame at or before
+    after = np.minimum.accumulate(np.where(fresh, frame, w)[:, ::-1], axis=1)[:, ::-1]  # first at or after
+    alpha = np.where(after < w, (frame - last) / np.maximum(after - last, 1), 0.0)[..., None]  # (B, W, 1)
+    rows = np.arange(b)[:, None]
+    out = x_bwf.copy()
+    for col in columns:
+        out[..., col] = (1 - alpha) * x_bwf[rows, last][..., col] + alpha * x_bwf[rows, np.minimum(after, w - 1)][..., col]
+    return out
+
+
 def sample_fresh_mask(rng: np.random.Generator, shape: tuple[int, ...], gap_probs: np.ndarray) -> np.ndarray:
     """(..., W) bool: fresh frames separated by gaps drawn from gap_probs[g-1] = P(next update g frames later)."""
     *lead, w = shape
@@ -81,9 +101,11 @@ def in_axes(axes_bw33: np.ndarray, v_bw3: np.ndarray) -> np.ndarray:
 
 
 def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.ndarray, team_p: np.ndarray,
-                    in_episode_bw: np.ndarray, motion: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    in_episode_bw: np.ndarray, motion: bool = False, interpolate: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Frames rows of B windows -> IDM features (B, W, IDM_F or MOTION_IDM_F) float32 and (B,) bool "labels
-    must be mirrored".
+    must be mirrored". With `interpolate`, the target car's held frames (FRESH = 0) are first filled in on the line
+    between its fresh samples (`interpolate_held`); clean windows are unchanged.
 
     cars_bwpf: (B, W, P, CAR_F); ball_bwf: (B, W, BALL_F); target_b: (B,) car slot; team_p: (P,) or (B, P).
     """
@@ -95,6 +117,10 @@ def window_features(cars_bwpf: np.ndarray, ball_bwf: np.ndarray, target_b: np.nd
     cars = reflect_rows(np.nan_to_num(cars_bwpf), flip_x[:, None, None], flip_y[:, None, None])  # (B, W, P, F)
     ball = reflect_rows(np.nan_to_num(ball_bwf), flip_x[:, None], flip_y[:, None])  # (B, W, F)
     me = cars[arange_b, :, target_b]  # (B, W, F)
+    if interpolate:
+        me = interpolate_held(me, me[..., FRESH] > 0.5, [POS, VEL, ANG_VEL, FORWARD, UP])
+        for axis in (FORWARD, UP):
+            me[..., axis] /= np.maximum(np.linalg.norm(me[..., axis], axis=-1, keepdims=True), 1e-6)
 
     out = np.zeros((b, w, MOTION_IDM_F if motion else IDM_F), np.float32)
     out[..., SELF_POS] = me[..., POS] / POS_NORM

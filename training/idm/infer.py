@@ -155,7 +155,8 @@ def replay_probs(model: torch.nn.Module, cfg: IDMConfig, arrays: dict, device: t
     for i in range(0, len(rows), chunk):
         r, s = rows[i:i + chunk], slots[i:i + chunk]
         win, inside = window_rows(r, start[i:i + chunk], stop[i:i + chunk], cfg.half_width)
-        x, mirrored = window_features(np.asarray(cars[win]), np.asarray(ball[win]), s, team, inside, cfg.motion)
+        x, mirrored = window_features(np.asarray(cars[win]), np.asarray(ball[win]), s, team, inside, cfg.motion,
+                                      cfg.interpolate_held)
         logits, flag_logits = model(torch.from_numpy(x).to(device))
         p = torch.softmax(logits.float(), -1).cpu().numpy()  # (B, A) in the normalised frame
         probs[i:i + chunk] = np.where(mirrored[:, None], p[:, MIRROR], p)  # back to the world frame

@@ -22,6 +22,7 @@ class IDMConfig:
     hidden: int = 512  # MLP width / TCN channels
     layers: int = 4  # hidden layers (MLP) or conv blocks (TCN)
     motion: bool = False  # the car's own-axes motion columns (features.py); False for models saved before them
+    interpolate_held: bool = False  # the target car's held frames filled in between fresh samples (features.py)
 
     @property
     def features(self) -> int:
