@@ -97,6 +97,14 @@ def test_init_starts_from_an_exported_model_and_refuses_another_architecture(sim
     init = json.loads((tmp_path / "b" / "model" / "config.json").read_text())["init"]
     assert init["weights_sha256"] == saved["weights_sha256"] and init["steps"] == 10
     assert saved["weights_sha256"] in (tmp_path / "b" / "model" / "MODEL_CARD.md").read_text()
+    # held frames filled in: the same inputs' meaning, so a model can be trained on into it
+    filled = run_train(sim_data, tmp_path / "d", "--steps", "5", "--eval-every", "5", "--lr", "0",
+                       "--interpolate-held", "--init", str(tmp_path / "a" / "model"))
+    out, _ = filled.communicate(timeout=300)
+    assert filled.returncode == 0, out[-3000:]
+    d = load_file(tmp_path / "d" / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], d[k]) for k in a)
+    assert json.loads((tmp_path / "d" / "model" / "config.json").read_text())["model"]["interpolate_held"] is True
     wider = run_train(sim_data, tmp_path / "c", "--steps", "5", "--hidden", "32",
                       "--init", str(tmp_path / "a" / "model"))
     out, _ = wider.communicate(timeout=300)
@@ -185,3 +193,16 @@ def test_label_stage_labels_every_player_frame_in_play_and_resumes(sim_data, tmp
     mtime = (tmp_path / "labels" / name / "meta.json").stat().st_mtime
     main(cfg)
     assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime  # resumed: nothing redone
+
+
+def test_centre_rows_follow_the_order_of_the_batch(sim_data, monkeypatch):
+    import training.idm.data as data_module
+    from bot.frame import HAS_FLIP, HAS_JUMP, ON_GROUND
+    monkeypatch.setattr(data_module, "is_validation_shard", lambda name, every=10: False)  # both shards
+    data = data_module.SimDataset([sim_data], "train")
+    assert len(data.shards) == 2
+    ids = np.random.default_rng(0).integers(0, len(data), 300)  # unsorted, from both shards
+    cars, ball, phases = data.centre_rows(ids)
+    batch = data.batch(np.random.default_rng(1), 0, 2, 0.0, ids=ids, motion=True)
+    np.testing.assert_array_equal(cars[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]], batch.flags_b3)
+    assert len(ball) == len(ids) and phases is not None and len(phases) == len(ids)

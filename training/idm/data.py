@@ -102,20 +102,19 @@ class SimDataset:
         return Batch(x, action.astype(np.int64), equiv, flags, corrupted)
 
     def centre_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """The labelled frames of samples `ids`, unreflected: car rows (B, CAR_F), ball rows (B, BALL_F) and flip
-        phases (B,) (None when any shard lacks them)."""
+        """The labelled frames of samples `ids` in the order `batch(ids=ids)` returns them (grouped by shard),
+        unreflected: car rows (B, CAR_F), ball rows (B, BALL_F) and flip phases (B,) (None when a shard lacks them)."""
         ids = np.asarray(ids)
         which = np.searchsorted(self.offsets, ids, side="right") - 1
-        cars = np.zeros((len(ids), self.shards[0].cars.shape[-1]), np.float32)
-        ball = np.zeros((len(ids), self.shards[0].ball.shape[-1]), np.float32)
-        phases = np.zeros(len(ids), np.int64) if all(s.flip_phase is not None for s in self.shards) else None
+        cars, ball, phases = [], [], []
         for s in np.unique(which):
-            shard, pick = self.shards[s], which == s
-            rows, slots = shard.samples[ids[pick] - self.offsets[s]].T
-            cars[pick], ball[pick] = shard.cars[rows, slots], shard.ball[rows]
-            if phases is not None:
-                phases[pick] = shard.flip_phase[rows, slots]
-        return cars, ball, phases
+            shard = self.shards[s]
+            rows, slots = shard.samples[ids[which == s] - self.offsets[s]].T
+            cars.append(np.asarray(shard.cars[rows, slots]))
+            ball.append(np.asarray(shard.ball[rows]))
+            phases.append(None if shard.flip_phase is None else np.asarray(shard.flip_phase[rows, slots]))
+        known = all(p is not None for p in phases)
+        return np.concatenate(cars), np.concatenate(ball), np.concatenate(phases) if known else None
 
     @staticmethod
     def _gather(shard: SimShard, local_ids: np.ndarray, half_width: int):
