@@ -23,13 +23,15 @@ VARIANTS = {  # name -> idm-train flags
     "mlp-w38": ["--arch", "mlp", "--half-width", "38", "--hidden", "512", "--layers", "4", "--no-motion"],
     "mlp-w10-motion": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion"],
     "mlp-w20-motion": ["--arch", "mlp", "--half-width", "20", "--hidden", "512", "--layers", "4", "--motion"],
+    "mlp-w10-motion-interp": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion",
+                              "--interpolate-held"],
 }
 
 
 def flops_per_window(flags: list[str]) -> float:
     """Multiply-adds x 2 of one forward pass, counted from the layers' weights."""
     import torch
-    valued = [f for f in flags if f not in ("--motion", "--no-motion")]
+    valued = [f for f in flags if f not in ("--motion", "--no-motion", "--interpolate-held")]
     args = dict(zip(valued[::2], valued[1::2]))
     cfg = IDMConfig(arch=args["--arch"], half_width=int(args["--half-width"]), hidden=int(args["--hidden"]),
                     layers=int(args["--layers"]), motion="--motion" in flags)

@@ -10,7 +10,7 @@ from an exported model's weights instead of random ones.
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -212,10 +212,11 @@ def train(cfg: Config) -> dict:
 
 def load_init(model: torch.nn.Module, model_cfg: IDMConfig, folder: Path) -> dict:
     """Copy an exported IDM's weights into `model`; the architecture flags must match exactly, since a window
-    width or feature set that differs would silently mean other inputs."""
+    width or feature set that differs would silently mean other inputs. Only `interpolate_held` may differ: it
+    changes the values of held frames, not what a column means, so a model can be trained on into it."""
     weights, saved = load_exported(folder)
     saved_cfg = IDMConfig.from_dict(saved["model"])
-    if saved_cfg != model_cfg:
+    if replace(saved_cfg, interpolate_held=model_cfg.interpolate_held) != model_cfg:
         diff = {k: (v, getattr(model_cfg, k)) for k, v in asdict(saved_cfg).items() if getattr(model_cfg, k) != v}
         raise ValueError(f"--init {folder}: its architecture differs from this run's (saved, asked): {diff}")
     model.load_state_dict(weights)
