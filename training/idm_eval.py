@@ -128,7 +128,8 @@ def plot_situations(report: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.5 * len(names) + 1.6), dpi=100, sharey=True)
     for ax, key, title in ((left, "accuracy", "equivalence-aware accuracy"), (right, None, "share of frames / errors")):
         bars = ({"clean": [clean[n][key] for n in names], "corrupted": [corrupt[n][key] for n in names]} if key else
-                {"frames": [clean[n]["share"] for n in names], "errors, clean": [clean[n]["error_share"] for n in names],
+                {"frames": [clean[n]["share"] for n in names],
+                 "errors, clean": [clean[n]["error_share"] for n in names],
                  "errors, corrupted": [corrupt[n]["error_share"] for n in names]})
         colours = ["C0", "C1"] if key else ["0.6", "C0", "C1"]  # clean blue and corrupted orange in both panels
         h = 0.8 / len(bars)

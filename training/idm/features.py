@@ -76,9 +76,10 @@ def interpolate_held(x_bwf: np.ndarray, fresh_bw: np.ndarray, columns: list[slic
     after = np.minimum.accumulate(np.where(fresh, frame, w)[:, ::-1], axis=1)[:, ::-1]  # first at or after
     alpha = np.where(after < w, (frame - last) / np.maximum(after - last, 1), 0.0)[..., None]  # (B, W, 1)
     rows = np.arange(b)[:, None]
+    before, later = x_bwf[rows, last], x_bwf[rows, np.minimum(after, w - 1)]  # (B, W, F) each
     out = x_bwf.copy()
     for col in columns:
-        out[..., col] = (1 - alpha) * x_bwf[rows, last][..., col] + alpha * x_bwf[rows, np.minimum(after, w - 1)][..., col]
+        out[..., col] = (1 - alpha) * before[..., col] + alpha * later[..., col]
     return out
 
 
