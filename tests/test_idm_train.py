@@ -195,14 +195,17 @@ def test_label_stage_labels_every_player_frame_in_play_and_resumes(sim_data, tmp
     assert (tmp_path / "labels" / name / "meta.json").stat().st_mtime == mtime  # resumed: nothing redone
 
 
-def test_centre_rows_follow_the_order_of_the_batch(sim_data, monkeypatch):
+def test_batches_carry_the_rows_of_their_labelled_frames(sim_data, monkeypatch):
+    """idm-eval's situations come from these rows: they must belong to the batch's own windows, in its order."""
     import training.idm.data as data_module
-    from bot.frame import HAS_FLIP, HAS_JUMP, ON_GROUND
+    from bot.frame import POS
+    from training.idm.features import SELF_POS
     monkeypatch.setattr(data_module, "is_validation_shard", lambda name, every=10: False)  # both shards
     data = data_module.SimDataset([sim_data], "train")
     assert len(data.shards) == 2
     ids = np.random.default_rng(0).integers(0, len(data), 300)  # unsorted, from both shards
-    cars, ball, phases = data.centre_rows(ids)
     batch = data.batch(np.random.default_rng(1), 0, 2, 0.0, ids=ids, motion=True)
-    np.testing.assert_array_equal(cars[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]], batch.flags_b3)
-    assert len(ball) == len(ids) and phases is not None and len(phases) == len(ids)
+    centre_pos = batch.x_bwf[:, 2, SELF_POS] * 2300  # reflected into x >= 0, y >= 0
+    np.testing.assert_allclose(centre_pos[:, :2], np.abs(batch.centre_bf[:, POS][:, :2]), atol=0.05)
+    np.testing.assert_allclose(centre_pos[:, 2], batch.centre_bf[:, POS][:, 2], atol=0.05)
+    assert batch.ball_bf.shape == (300, data.shards[0].ball.shape[-1]) and batch.flip_phase_b.shape == (300,)

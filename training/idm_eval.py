@@ -163,12 +163,12 @@ def main(cfg: Config) -> dict:
         ball_gaps = np.asarray(gaps.get("ball", DEFAULT_BALL_GAPS))
         boost_p = gaps.get("boost_update_p")  # None for models trained before boost holds: not held then
         report["corrupt_gaps"] = {"car": car_gaps.tolist(), "ball": ball_gaps.tolist(), "boost_update_p": boost_p}
-        situation = situation_of(*data.centre_rows(ids))
         for name, p in (("sim_clean", 0.0), ("sim_corrupt", 1.0)):
             batch = data.batch(np.random.default_rng(cfg.seed + 1), 0, model_cfg.half_width, p, car_gaps, ball_gaps,
                                ids=ids, motion=model_cfg.motion, boost_update_p=boost_p,
                                interpolate=model_cfg.interpolate_held)
-            report[name] = batch_metrics(model, batch, device, situation)
+            report[name] = batch_metrics(model, batch, device,
+                                         situation_of(batch.centre_bf, batch.ball_bf, batch.flip_phase_b))
             if name == "sim_corrupt" and cfg.plot:
                 probs, _ = predict(model, batch.x_bwf, device)
                 plot_control_confusion(probs.argmax(-1), batch.equiv_ba, cfg.plot)

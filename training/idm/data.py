@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.actions import MIRROR, NUM_ACTIONS
+from bot.actions import MIRROR, NO_FLIP, NUM_ACTIONS
 from bot.frame import BALL_FRESH, BOOST, FRESH, HAS_FLIP, HAS_JUMP, ON_GROUND, PRESENT
 from training.idm.features import hold_frames, sample_fresh_mask, window_features, window_rows
 from training.storage import read_shard
@@ -35,6 +35,9 @@ class Batch:
     equiv_ba: np.ndarray  # (B, A) bool
     flags_b3: np.ndarray  # (B, 3) float32 on_ground, has_jump, has_flip of the centre frame
     corrupted_b: np.ndarray  # (B,) bool
+    centre_bf: np.ndarray  # (B, CAR_F) the labelled car's row in the centre frame, unreflected and uncorrupted
+    ball_bf: np.ndarray  # (B, BALL_F) the ball's row in the centre frame, likewise
+    flip_phase_b: np.ndarray  # (B,) the labelled car's flip phase there (NO_FLIP in data made before flip phases)
 
 
 def is_validation_shard(name: str, every: int = 10) -> bool:
@@ -92,29 +95,16 @@ class SimDataset:
         which = np.searchsorted(self.offsets, ids, side="right") - 1
         parts = [self._gather(self.shards[s], ids[which == s] - self.offsets[s], half_width)
                  for s in np.unique(which)]
-        cars, ball, target, team, inside, action, equiv, flags = (np.concatenate(x) for x in zip(*parts))
+        cars, ball, target, team, inside, action, equiv, centre, ball_centre, phase = (
+            np.concatenate(x) for x in zip(*parts))
         corrupted = rng.random(len(ids)) < corrupt_prob
         if corrupted.any():
             cars, ball = corrupt(rng, cars, ball, corrupted, car_gaps, ball_gaps, boost_update_p)
         x, mirrored = window_features(cars, ball, target, team, inside, motion, interpolate)
         action = np.where(mirrored, MIRROR[action], action)
         equiv = np.where(mirrored[:, None], equiv[:, MIRROR], equiv)
-        return Batch(x, action.astype(np.int64), equiv, flags, corrupted)
-
-    def centre_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """The labelled frames of samples `ids` in the order `batch(ids=ids)` returns them (grouped by shard),
-        unreflected: car rows (B, CAR_F), ball rows (B, BALL_F) and flip phases (B,) (None when a shard lacks them)."""
-        ids = np.asarray(ids)
-        which = np.searchsorted(self.offsets, ids, side="right") - 1
-        cars, ball, phases = [], [], []
-        for s in np.unique(which):
-            shard = self.shards[s]
-            rows, slots = shard.samples[ids[which == s] - self.offsets[s]].T
-            cars.append(np.asarray(shard.cars[rows, slots]))
-            ball.append(np.asarray(shard.ball[rows]))
-            phases.append(None if shard.flip_phase is None else np.asarray(shard.flip_phase[rows, slots]))
-        known = all(p is not None for p in phases)
-        return np.concatenate(cars), np.concatenate(ball), np.concatenate(phases) if known else None
+        flags = centre[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]].astype(np.float32)
+        return Batch(x, action.astype(np.int64), equiv, flags, corrupted, centre, ball_centre, phase)
 
     @staticmethod
     def _gather(shard: SimShard, local_ids: np.ndarray, half_width: int):
@@ -125,8 +115,9 @@ class SimDataset:
         centre = np.asarray(shard.cars[rows, slots])  # (B, F)
         equiv = np.unpackbits(np.asarray(shard.equiv_packed[rows, slots]), axis=-1, count=NUM_ACTIONS).astype(bool)
         team = np.broadcast_to(shard.team, (len(rows), len(shard.team)))
-        return (cars, ball, slots, team, inside, np.asarray(shard.action[rows, slots]), equiv,
-                centre[:, [ON_GROUND, HAS_JUMP, HAS_FLIP]].astype(np.float32))
+        phase = np.full(len(rows), NO_FLIP) if shard.flip_phase is None else np.asarray(shard.flip_phase[rows, slots])
+        return (cars, ball, slots, team, inside, np.asarray(shard.action[rows, slots]), equiv, centre,
+                np.asarray(shard.ball[rows]), phase)
 
 
 def corrupt(rng: np.random.Generator, cars_bwpf: np.ndarray, ball_bwf: np.ndarray, which_b: np.ndarray,
