@@ -105,6 +105,8 @@ def test_init_starts_from_an_exported_model_and_refuses_another_architecture(sim
     d = load_file(tmp_path / "d" / "model" / "model.safetensors")
     assert all(torch.equal(a[k], d[k]) for k in a)
     assert json.loads((tmp_path / "d" / "model" / "config.json").read_text())["model"]["interpolate_held"] is True
+    assert "held frames filled in" in (tmp_path / "d" / "model" / "MODEL_CARD.md").read_text()
+    assert "held frames filled in" not in (tmp_path / "a" / "model" / "MODEL_CARD.md").read_text()
     wider = run_train(sim_data, tmp_path / "c", "--steps", "5", "--hidden", "32",
                       "--init", str(tmp_path / "a" / "model"))
     out, _ = wider.communicate(timeout=300)

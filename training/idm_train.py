@@ -242,12 +242,14 @@ def model_card(cfg: Config, model_cfg: IDMConfig, history: list[dict], gaps: dic
     boost_hold = f"updated on {boost_p:.3f} of frames" if boost_p is not None else "held with the physics only"
     start = (f"the weights of {init['path']} (sha256 {init['weights_sha256']}, trained {init['steps']} steps)"
              if init else "random weights")
+    held_note = "; held frames filled in between fresh samples (`--interpolate-held`)" \
+        if model_cfg.interpolate_held else ""
     return f"""# IDM model card
 
 Inverse dynamics model of RL-RPT: a window of {model_cfg.window} frames (30 Hz) around a moment, seen from one car
 -> which of the 90 actions that car took, and its on_ground / has_jump / has_flip.
 
-- Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}
+- Architecture: `{model_cfg.arch}`, hidden {model_cfg.hidden}, layers {model_cfg.layers}{held_note}
 - Trained on simulated shards: {', '.join(map(str, cfg.sim))} ({n_train:,} train / {n_val:,} validation samples)
 - Data manifests (sha256): {json.dumps(data_hashes(cfg.sim))}
 - Equivalence classes of the labels: version {', '.join(map(str, equiv_rules_of(cfg.sim)))} (bot/actions.py
