@@ -52,14 +52,17 @@ def window_rows(t_b: np.ndarray, start_b: np.ndarray, stop_b: np.ndarray, half_w
     return np.clip(rows, start_b[:, None], stop_b[:, None] - 1), inside
 
 
+def last_fresh(fresh_bw: np.ndarray) -> np.ndarray:
+    """(B, W) index of the latest fresh frame at or before each frame (the first frame always counts as fresh)."""
+    fresh = fresh_bw.copy()
+    fresh[:, 0] = True
+    return np.maximum.accumulate(np.where(fresh, np.arange(fresh.shape[1])[None, :], 0), axis=1)
+
+
 def hold_frames(x_bw_: np.ndarray, fresh_bw: np.ndarray) -> np.ndarray:
     """Replace every non-fresh frame by the last fresh one before it (the first frame always counts as fresh).
     x is (B, W, ...); fresh_bw is (B, W) bool."""
-    b, w = fresh_bw.shape
-    fresh = fresh_bw.copy()
-    fresh[:, 0] = True
-    last = np.maximum.accumulate(np.where(fresh, np.arange(w)[None, :], 0), axis=1)  # (B, W)
-    return x_bw_[np.arange(b)[:, None], last]
+    return x_bw_[np.arange(len(fresh_bw))[:, None], last_fresh(fresh_bw)]
 
 
 def interpolate_held(x_bwf: np.ndarray, fresh_bw: np.ndarray, columns: list[slice]) -> np.ndarray:
@@ -70,10 +73,8 @@ def interpolate_held(x_bwf: np.ndarray, fresh_bw: np.ndarray, columns: list[slic
     it back over the frames it happened in, which is the best guess of the motion at each of them."""
     b, w = fresh_bw.shape
     frame = np.arange(w)[None, :]
-    fresh = fresh_bw.copy()
-    fresh[:, 0] = True
-    last = np.maximum.accumulate(np.where(fresh, frame, 0), axis=1)  # (B, W) latest fresh frame at or before
-    after = np.minimum.accumulate(np.where(fresh, frame, w)[:, ::-1], axis=1)[:, ::-1]  # first at or after
+    last = last_fresh(fresh_bw)  # (B, W)
+    after = np.minimum.accumulate(np.where(fresh_bw, frame, w)[:, ::-1], axis=1)[:, ::-1]  # first fresh at or after
     alpha = np.where(after < w, (frame - last) / np.maximum(after - last, 1), 0.0)[..., None]  # (B, W, 1)
     rows = np.arange(b)[:, None]
     before, later = x_bwf[rows, last], x_bwf[rows, np.minimum(after, w - 1)]  # (B, W, F) each
