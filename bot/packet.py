@@ -150,6 +150,15 @@ def physics_row(physics) -> np.ndarray:
     return np.concatenate([body.position, body.linear_velocity, body.angular_velocity, axes[:, 0], axes[:, 2]])
 
 
+def is_kickoff_countdown(packet: GameTickPacket) -> bool:
+    """The countdown before a kickoff: the round is not active and the ball waits at rest on the centre spot.
+    RLBot's is_kickoff_pause starts only at "go", but replay frames count the countdown as part of the kickoff
+    (training/replays/frames.py), and a bot should hold its kickoff controls when the cars are released."""
+    ball = packet.game_ball.physics
+    return (not packet.game_info.is_round_active and abs(ball.location.x) < 1 and abs(ball.location.y) < 1
+            and abs(ball.velocity.x) + abs(ball.velocity.y) + abs(ball.velocity.z) < 1)
+
+
 class PacketDecoder:
     """GameTickPacket -> Frames. rlgym-compat's PhysicsObject decodes each body (its rotation matrix gives
     forward and up, the ball's too); flags and pads are read as rlgym-compat's GameState reads them, without
@@ -192,7 +201,7 @@ class PacketDecoder:
         game[0, BLUE_SCORE] = packet.teams[0].score
         game[0, ORANGE_SCORE] = packet.teams[1].score
         game[0, SECONDS_REMAINING] = gi.game_time_remaining
-        game[0, KICKOFF_PAUSE] = gi.is_kickoff_pause
+        game[0, KICKOFF_PAUSE] = gi.is_kickoff_pause or is_kickoff_countdown(packet)
         game[0, IS_OVERTIME] = gi.is_overtime
         return Frames(time_t=np.array([gi.seconds_elapsed], np.float64), game_tf=game, ball_tf=ball[None],
                       cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=team)

@@ -5,6 +5,9 @@ import json
 import numpy as np
 import pytest
 from rlbot.agents.base_agent import BaseAgent, SimpleControllerState
+from rlbot.utils.structures.game_data_struct import GameTickPacket
+
+from bot.frame import KICKOFF_PAUSE
 
 from training.sim.arena import Match
 from training.sim.drivers import InProcessDriver, SubprocessDriver, sanitise
@@ -45,6 +48,46 @@ def test_countdown_kickoff_pause_and_one_tick_input_delay():
     # on the old controls. RocketSim's own response: a car at rest shows throttle in the velocity one step after
     # the step that applied it (raw RocketSim: 0.0, 13.3, 26.7 uu/s). So the speed rises at index 12.
     assert speed[:12].max() < 3 and speed[12] > 10
+
+
+class KickoffFlagProbe(BaseAgent):
+    """Decodes every packet as the bot does and records the frame's kickoff flag beside the packet's own."""
+
+    log: list = []
+
+    def initialize_agent(self):
+        from bot.packet import PacketDecoder
+        self.decoder = PacketDecoder()
+
+    def get_output(self, packet):
+        frame = self.decoder.packet_to_frame(packet)
+        if self.index == 0:
+            KickoffFlagProbe.log.append((packet.game_info.is_round_active, packet.game_info.is_kickoff_pause,
+                                         frame.game_tf[0, KICKOFF_PAUSE]))
+        return SimpleControllerState(throttle=1.0, boost=True)
+
+
+def test_packet_frames_count_the_countdown_as_kickoff_as_replay_frames_do():
+    """Replay frames flag the kickoff from the countdown on (training/replays/frames.py); packet frames must too,
+    or the bot's kickoff rule (no throttle-less actions) would not hold for the controls the cars start with."""
+    KickoffFlagProbe.log = []
+    Match([InProcessDriver(KickoffFlagProbe, "a")], [InProcessDriver(KickoffFlagProbe, "b")], countdown_seconds=0.5,
+          record_hz=0).play(seconds=4.0)
+    log = np.array(KickoffFlagProbe.log, float)
+    countdown, pause, play = log[:60], log[60:][log[60:, 1] == 1], log[60:][log[60:, 1] == 0]
+    assert not countdown[:, :2].any() and (countdown[:, 2] == 1).all()  # the packet says neither; the frame: kickoff
+    assert len(pause) > 0 and (pause[:, 2] == 1).all()
+    assert len(play) > 0 and play[:, 0].all() and not play[:, 2].any()  # after the first touch: no kickoff
+
+    from bot.packet import PacketDecoder
+    packet = GameTickPacket()
+    packet.num_cars, packet.game_info.is_round_active = 1, False  # between rounds, the ball elsewhere: no kickoff
+    packet.game_ball.physics.location.x, packet.game_ball.physics.location.z = 800.0, 93.0
+    assert PacketDecoder().packet_to_frame(packet).game_tf[0, KICKOFF_PAUSE] == 0
+    packet.game_ball.physics.location.x = 0.0  # at rest on the centre spot: the countdown
+    assert PacketDecoder().packet_to_frame(packet).game_tf[0, KICKOFF_PAUSE] == 1
+    packet.game_ball.physics.velocity.z = -300.0  # falling onto the spot: not a countdown
+    assert PacketDecoder().packet_to_frame(packet).game_tf[0, KICKOFF_PAUSE] == 0
 
 
 def test_chaser_beats_random_and_goals_reset_to_kickoff():

@@ -357,7 +357,7 @@ class NextoAgent(BaseAgent):
             beta = self.beta
             if packet.game_info.is_match_ended:
                 beta = 0.0
-            elif frame.game_tf[0, KICKOFF_PAUSE]:
+            elif packet.game_info.is_kickoff_pause:  # Nexto's own test: from "go" on, not in the countdown
                 beta = KICKOFF_BETA
             self.action = ACTION_TABLE[int(self.policy.act(q, kv, mask, beta, self.rng)[0])].copy()
         if self.ticks >= TICK_SKIP - 1:
