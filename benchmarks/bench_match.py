@@ -9,10 +9,11 @@ played in the same run, over the same seeds, and pooled. Each policy becomes a c
 bot/ + that policy as models/bc, training.pipeline.prepare_bot), optionally at another temperature
 (`NAME=PATH@0.25`), so the games are played exactly as RLBotGUI would load the bot. Every (policy, seed) pair is
 one `python -m training evaluate --games G --seed S` process; --jobs of them run at once, policies alternating, so
-a busy machine hurts them alike. A pair whose JSON in --out is complete, with the same opponent, games, seconds and
-seed, is not played again (rerun to resume; give changed policies a new --out or name). Prints and writes
-summary-vs-<opponent>.md: per-seed W / D / L and the pooled wins, win rate and score rate with 95% Wilson
-intervals, goals per game.
+a busy machine hurts them alike. A pair whose JSON in --out is complete, with the same opponent, games, seconds,
+seed and team size, is not played again (rerun to resume; give changed policies a new --out or name). With
+`--team-size 2` or 3 every car of the bot's team is a copy of the bot, every car of the other team the opponent.
+Prints and writes summary-vs-<opponent>[-NvN].md: per-seed W / D / L and the pooled wins, win rate and score rate
+with 95% Wilson intervals, goals per game.
 """
 
 import argparse
@@ -51,14 +52,15 @@ def make_bot(folder: Path, policy: Path, temperature: float | None) -> Path:
     return cfg
 
 
-def play(bot_cfg: Path, opponent: str, games: int, seconds: float, seed: int, out: Path) -> dict:
+def play(bot_cfg: Path, opponent: str, games: int, seconds: float, seed: int, team_size: int, out: Path) -> dict:
     """One evaluate process (skipped when `out` already holds a complete run of these settings) -> its summary."""
-    wanted = {"orange": opponent, "games": games, "seconds": seconds, "seed": seed}
+    wanted = {"orange": opponent, "games": games, "seconds": seconds, "seed": seed, "team_size": team_size}
     if out.is_file() and (played := json.loads(out.read_text())).get("complete") and all(
             played["config"].get(k) == v for k, v in wanted.items()):
         return played["summary"]
     cmd = [sys.executable, "-m", "training", "evaluate", "--blue", str(bot_cfg), "--orange", opponent,
-           "--games", str(games), "--seconds", str(seconds), "--seed", str(seed), "--json", str(out)]
+           "--games", str(games), "--seconds", str(seconds), "--seed", str(seed), "--team-size", str(team_size),
+           "--json", str(out)]
     with open(out.with_suffix(".log"), "w") as log:
         subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
     return json.loads(out.read_text())["summary"]
@@ -91,6 +93,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--games", type=int, default=20, help="games per (policy, seed)")
     p.add_argument("--seconds", type=float, default=300.0)
+    p.add_argument("--team-size", type=int, default=1, choices=(1, 2, 3), help="cars per team (both teams)")
     p.add_argument("--jobs", type=int, default=2, help="evaluate processes at once (one core each)")
     p.add_argument("--out", type=Path, default=Path("out/bench-match"))
     args = p.parse_args()
@@ -101,17 +104,19 @@ def main() -> None:
         raise SystemExit("--policy names must differ")
     args.out.mkdir(parents=True, exist_ok=True)
     opponent_tag = re.sub(r"[^a-z0-9]+", "-", args.opponent.split("/")[-1].lower()).strip("-")
+    if args.team_size > 1:  # 1v1 keeps its plain names, so runs from before this option are reused
+        opponent_tag += f"-{args.team_size}v{args.team_size}"
     # one bot copy per (policy, opponent): a run against another opponent may share --out while this one plays
     bots = {name: make_bot(args.out / "bots" / f"{name}-vs-{opponent_tag}", path, temp)
             for name, path, temp in policies}
     pairs = [(name, seed) for seed in args.seeds for name in names]  # policies alternate
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {(name, seed): pool.submit(play, bots[name], args.opponent, args.games, args.seconds, seed,
-                                             args.out / f"{name}-vs-{opponent_tag}-s{seed}.json")
+                                             args.team_size, args.out / f"{name}-vs-{opponent_tag}-s{seed}.json")
                    for name, seed in pairs}
         results = {pair: future.result() for pair, future in futures.items()}
-    report = (f"{len(names)} policies against `{args.opponent}`, {args.games} games of {args.seconds:.0f} s per seed, "
-              f"sides swapped every game\n\n" + table(names, args.seeds, results))
+    report = (f"{len(names)} policies against `{args.opponent}`, {args.team_size}v{args.team_size}, {args.games} games "
+              f"of {args.seconds:.0f} s per seed, sides swapped every game\n\n" + table(names, args.seeds, results))
     print(report)
     (args.out / f"summary-vs-{opponent_tag}.md").write_text(report)
 
