@@ -2,8 +2,8 @@
 
 The policy decides at the 30 Hz frame rate it was trained on (every 4 ticks) and its action is held in
 between (only decision ticks read the packet); RLBot applies it one tick later, as the simulator did for the
-teacher. During the kickoff pause, actions without throttle are ruled out (training dropped standing-still
-kickoff frames).
+teacher. During a kickoff (its countdown included: bot/packet.py), actions without throttle are ruled out
+(training dropped standing-still kickoff frames).
 `get_output` never raises: any internal failure yields neutral controls and one log line per kind of failure.
 """
 

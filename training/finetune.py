@@ -622,7 +622,7 @@ KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}{scaled};
-  temperature {cfg.temperature} (play it at the same temperature)
+  actions sampled at temperature {cfg.temperature} (bot.cfg's `temperature` sets how it plays: compare in matches)
 - mean of the last {len(recent)} updates ({recent_decisions:,} decisions): goals for
   {mean['goals_for_per_minute']:.2f} / against {mean['goals_against_per_minute']:.2f} per game-minute{apart}, KL to
   the anchor {mean['kl_clone']:.3f}
