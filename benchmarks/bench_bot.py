@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--team-size", type=int, default=1)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "bc")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--temperature", type=float, default=0.5, help="as bot.cfg sets it (0 = argmax)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="as bot.cfg sets it (0 = argmax)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     packets, field_info = record_packets(args.team_size, args.ticks)
