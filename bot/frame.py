@@ -58,7 +58,7 @@ CAR_F = 32
 BLUE_SCORE = 0
 ORANGE_SCORE = 1
 SECONDS_REMAINING = 2  # game clock, s
-KICKOFF_PAUSE = 3  # 0/1: kickoff, ball not yet hit
+KICKOFF_PAUSE = 3  # 0/1: a kickoff, from its countdown until the ball is first hit
 IS_OVERTIME = 4  # 0/1
 GAME_F = 5
 

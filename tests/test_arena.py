@@ -8,6 +8,7 @@ from rlbot.agents.base_agent import BaseAgent, SimpleControllerState
 from rlbot.utils.structures.game_data_struct import GameTickPacket
 
 from bot.frame import KICKOFF_PAUSE
+from bot.packet import PacketDecoder
 
 from training.sim.arena import Match
 from training.sim.drivers import InProcessDriver, SubprocessDriver, sanitise
@@ -56,7 +57,6 @@ class KickoffFlagProbe(BaseAgent):
     log: list = []
 
     def initialize_agent(self):
-        from bot.packet import PacketDecoder
         self.decoder = PacketDecoder()
 
     def get_output(self, packet):
@@ -79,7 +79,6 @@ def test_packet_frames_count_the_countdown_as_kickoff_as_replay_frames_do():
     assert len(pause) > 0 and (pause[:, 2] == 1).all()
     assert len(play) > 0 and play[:, 0].all() and not play[:, 2].any()  # after the first touch: no kickoff
 
-    from bot.packet import PacketDecoder
     packet = GameTickPacket()
     packet.num_cars, packet.game_info.is_round_active = 1, False  # between rounds, the ball elsewhere: no kickoff
     packet.game_ball.physics.location.x, packet.game_ball.physics.location.z = 800.0, 93.0

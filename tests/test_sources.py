@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from bot.frame import (
-    ANG_VEL, BOOST, DEMOLISHED, FORWARD, HAS_FLIP, HAS_JUMP, ON_GROUND, POS, UP, VEL, to_team_perspective,
+    ANG_VEL, BOOST, DEMOLISHED, FORWARD, HAS_FLIP, HAS_JUMP, KICKOFF_PAUSE, ON_GROUND, POS, UP, VEL,
+    to_team_perspective,
 )
 from bot.packet import PacketDecoder
 from tests.conftest import play_random
@@ -40,3 +41,17 @@ def test_direct_and_packet_frames_agree(rng, team_size):
         seen["pad_taken"] += int((direct.pads_tk > 0).any())
         seen["demolished"] += int(cars[:, DEMOLISHED].any())
     assert all(v > 0 for v in seen.values()), seen  # the comparison covered every kind of moment
+
+
+def test_direct_and_packet_frames_agree_on_the_kickoff_flag_in_countdown_pause_and_play():
+    """Frames flag a kickoff from its countdown on, from every source; the packet keeps RLBot's own flags
+    (countdown: neither round active nor kickoff pause)."""
+    from training.sim.rocketsim import GameClock, field_info_packet, make_arena, sim_to_frame, sim_to_packet
+    arena = make_arena(1, 1, seed=0)  # a kickoff spawn: the ball at rest on the centre spot
+    decoder = PacketDecoder(field_info_packet(arena))
+    for round_active, pause, flag in ((False, False, 1), (True, True, 1), (True, False, 0)):
+        clock = GameClock(kickoff_pause=pause, round_active=round_active)
+        packet = sim_to_packet(arena, clock)
+        assert (packet.game_info.is_round_active, packet.game_info.is_kickoff_pause) == (round_active, pause)
+        assert sim_to_frame(arena, clock).game_tf[0, KICKOFF_PAUSE] == flag
+        assert decoder.packet_to_frame(packet).game_tf[0, KICKOFF_PAUSE] == flag

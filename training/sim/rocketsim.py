@@ -281,7 +281,7 @@ def _sim_frame(arena: rs.Arena, clock: GameClock) -> tuple[Frames, list]:
     game[0, BLUE_SCORE] = arena.blue_score
     game[0, ORANGE_SCORE] = arena.orange_score
     game[0, SECONDS_REMAINING] = clock.seconds_remaining
-    game[0, KICKOFF_PAUSE] = clock.kickoff_pause
+    game[0, KICKOFF_PAUSE] = clock.kickoff_pause or not clock.round_active  # a kickoff from its countdown on
     game[0, IS_OVERTIME] = clock.overtime
     frames = Frames(time_t=np.array([clock.seconds_elapsed(arena)]), game_tf=game, ball_tf=read_ball(arena)[None],
                     cars_tpf=cars[None], pads_tk=pad_timers_from_active(active, since)[None], team_p=teams)
@@ -326,5 +326,6 @@ def sim_to_packet(arena: rs.Arena, clock: GameClock, names: list[str] | None = N
         info.score_info.shots = car.shots
     gi = pkt.game_info
     gi.is_round_active = clock.round_active
+    gi.is_kickoff_pause = clock.kickoff_pause  # RLBot's flag starts at "go" (the frame's flag covers the countdown)
     gi.is_match_ended = clock.match_ended
     return pkt
