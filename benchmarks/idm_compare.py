@@ -23,6 +23,7 @@ VARIANTS = {  # name -> idm-train flags
     "mlp-w38": ["--arch", "mlp", "--half-width", "38", "--hidden", "512", "--layers", "4", "--no-motion"],
     "mlp-w10-motion": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion"],
     "mlp-w20-motion": ["--arch", "mlp", "--half-width", "20", "--hidden", "512", "--layers", "4", "--motion"],
+    "resmlp-w10-motion": ["--arch", "resmlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion"],
     "mlp-w10-motion-interp": ["--arch", "mlp", "--half-width", "10", "--hidden", "512", "--layers", "4", "--motion",
                               "--interpolate-held"],
 }

@@ -17,8 +17,8 @@ from bot.obs import O_PRESENT, build_obs
 from bot.policy import load_policy
 from tests.conftest import NEXTO_MODEL, ROOT
 from training.baselines import ChaserAgent
-from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _set_controls, chaser_controls,
-                               main, masked_logits, nexto_epsilon_bound)
+from training.finetune import (OPPONENT_SLOT, ArenaBatch, Config, ReturnScale, _set_controls, arena_team_sizes,
+                               chaser_controls, main, masked_logits, nexto_epsilon_bound)
 from training.sim.rocketsim import GameClock, _controls, make_arena, read_ball, read_cars, sim_to_packet
 
 needs_nexto = pytest.mark.skipif(not NEXTO_MODEL.is_file(), reason="Nexto model not present")
@@ -151,6 +151,70 @@ def test_finetune_in_two_processes_counts_both_and_resumes(tmp_path):
     assert "resumed at step 64" in second.stdout
     history = json.loads((out / "history.json").read_text())["history"]
     assert [row["step"] for row in history] == [64, 128]
+
+
+def test_team_arenas_give_every_learner_car_its_own_decision():
+    """--team-sizes 2 3: the learner drives every car of its team (one batch row each, its own observation), the
+    chasers every car of the other; a goal counts once per arena and rewards each car of the team."""
+    env = ArenaBatch(3, 90.0, np.random.default_rng(7), team_sizes=(2, 3))
+    assert env.size.tolist() == [2, 3, 2] and env.agents == 7
+    assert env.agent_g.tolist() == [0, 0, 1, 1, 1, 2, 2] and env.agent_slot.tolist() == [0, 1, 3, 4, 5, 0, 1]
+    assert env.chaser_slot.tolist() == [2, 3, 0, 1, 2, 2, 3]  # the other team's cars, blue first in arena 1
+    glob, others = env.observe()
+    present = others[..., O_PRESENT] > 0.5  # (L, 5): teammate slots 0-1, opponents 2-4
+    assert present[:, :2].sum(1).tolist() == [1, 1, 2, 2, 2, 1, 1]
+    assert present[:, 2:].sum(1).tolist() == [2, 2, 3, 3, 3, 2, 2]
+    # each agent's own car block is its own car: the agents of one arena see different selves
+    for g in range(3):
+        selves = glob[env.agent_g == g, 51:54]
+        assert len(np.unique(selves, axis=0)) == len(selves)
+
+    full_throttle = int(np.flatnonzero((ACTION_TABLE[:, 0] == 1) & (ACTION_TABLE[:, 1:].sum(1) == 0))[0])
+    actions = np.full(7, NOOP_ACTION)
+    actions[[1, 4]] = full_throttle  # the second car of arena 0 and the third of arena 1 drive, the others idle
+    env.step(actions)
+    throttle = [[c.get_controls().throttle for c in cars] for cars in env.cars]
+    assert throttle[0] == [0.0, 1.0, 1.0, 1.0] and throttle[1] == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+
+    for arena in env.arenas:  # the ball flies into orange's goal in every arena
+        ball = arena.ball.get_state()
+        ball.pos, ball.vel = rs.Vec(0, 4900, 200), rs.Vec(0, 3000, 0)
+        arena.ball.set_state(ball)
+    for _ in range(20):
+        parts, done, scored = env.step(np.full(7, NOOP_ACTION))
+        if done.any():
+            break
+    assert scored.tolist() == [1, -1, 1]  # blue learners in arenas 0 and 2, orange in 1
+    assert done.all() and parts[:, 0].tolist() == [1, 1, -1, -1, -1, 1, 1]
+
+
+def test_a_touch_rewards_the_learner_car_that_made_it():
+    env = ArenaBatch(2, 90.0, np.random.default_rng(7), team_sizes=(2,))
+    assert env.agent_slot.tolist() == [0, 1, 2, 3]  # arena 0: blue cars 0 and 1; arena 1: orange cars 2 and 3
+    for g, slot in [(0, 1), (1, 2)]:  # the ball drops onto one learner car in each arena
+        car, ball = env.cars[g][slot].get_state(), env.arenas[g].ball.get_state()
+        ball.pos, ball.vel = rs.Vec(car.pos.x, car.pos.y, car.pos.z + 120), rs.Vec(0, 0, -500)
+        env.arenas[g].ball.set_state(ball)
+    parts = env.step(np.full(env.agents, NOOP_ACTION))[0]
+    assert parts[:, 1].tolist() == [0, 1, 1, 0]
+
+
+def test_team_sizes_cycle_over_the_chaser_arenas_only():
+    assert arena_team_sizes(6, 2, (1, 2, 3)).tolist() == [1, 1, 1, 2, 3, 1]
+    with pytest.raises(ValueError, match="1 to 3"):
+        arena_team_sizes(4, 0, (4,))
+
+
+def test_finetune_in_team_arenas_exports_and_counts_game_time(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
+           "--arenas", "2", "--team-sizes", "1", "3", "--rollout", "8", "--minibatch", "16", "--steps", "32"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [row["step"] for row in history] == [32]  # 1 + 3 learner cars x 8 decisions
+    assert history[0]["game_minutes"] == pytest.approx(2 * 8 * 4 / 120 / 60)  # two arenas' game time
+    assert "1v1/3v3 in turn" in (out / "model" / "MODEL_CARD.md").read_text()
 
 
 def test_procs_must_match_the_torchrun_world(monkeypatch, tmp_path):

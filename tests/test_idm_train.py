@@ -60,6 +60,22 @@ def test_tiny_training_run_writes_model_card_curves_and_logs(sim_data, tmp_path)
     assert config["equiv_rules"] == [EQUIV_RULES] and f"version {EQUIV_RULES}" in card  # the data's classes
 
 
+def test_the_residual_mlp_trains_exports_and_loads_back(sim_data, tmp_path):
+    """--arch resmlp: the same multiply-adds as the MLP (plus layer norms), saved and rebuilt from its config."""
+    from training.idm.model import IDMConfig, build_idm
+    mlp, res = (build_idm(IDMConfig(arch=a, half_width=4, hidden=64, layers=3, motion=True)) for a in ("mlp", "resmlp"))
+    linear_weights = [sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear)) for net in (mlp, res)]
+    assert linear_weights[0] == linear_weights[1]
+    proc = run_train(sim_data, tmp_path, "--arch", "resmlp", "--steps", "10", "--eval-every", "10")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    from training.idm.infer import load_idm
+    rebuilt, cfg = load_idm(tmp_path / "model")  # what idm-eval and label load
+    assert cfg.arch == "resmlp" and type(rebuilt) is type(res)
+    action, flags = rebuilt(torch.randn(2, cfg.window, cfg.features))
+    assert action.shape == (2, 90) and flags.shape == (2, 3) and torch.isfinite(action).all()
+
+
 def test_resume_after_a_kill_reproduces_the_uninterrupted_run(sim_data, tmp_path):
     args = ("--steps", "40", "--eval-every", "10", "--seed", "3")
     straight = run_train(sim_data, tmp_path / "a", *args)

@@ -4,10 +4,12 @@ Why: the clone imitates humans well open-loop but loses the thread in closed loo
 and being rewarded for goals, touches and moving the ball towards the opponent's goal fixes what imitation
 cannot see, while KL(policy || clone) keeps it playing like the humans it learned from.
 
-The environment is `arenas` RocketSim 1v1 games stepped in lockstep (training/sim/rocketsim.py BatchReader):
-the learner drives one car (blue in even arenas, orange in odd ones), `baseline:chaser`'s rule, vectorised
+The environment is `arenas` RocketSim games stepped in lockstep (training/sim/rocketsim.py BatchReader):
+the learner drives one team (blue in even arenas, orange in odd ones), `baseline:chaser`'s rule, vectorised
 here, drives the other and answers every tick, as it does in `evaluate` (an earlier version let it act only on
-the learner's decision ticks, a weaker opponent than the one the bot is measured against). The learner sees
+the learner's decision ticks, a weaker opponent than the one the bot is measured against). Games are 1v1 unless
+`--team-sizes 1 2 3` cycles 1v1, 2v2 and 3v3 over the chaser arenas: then every car of the learner's team is a
+copy of the learner, each deciding on its own observation as the bot's copies do in RLBot team games. The learner sees
 exactly the bot's observation (bot/obs.py build_obs), decides every 4 ticks with RLBot's one-tick input delay,
 samples from softmax(logits / temperature) at the temperature bot.cfg plays with, and rules out throttle-less
 actions in the kickoff pause, as bot/bot.py does.
@@ -46,7 +48,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from bot.actions import ACTION_TABLE, NOOP_ACTION, THROTTLE
-from bot.constants import BACK_WALL_Y, CAR_MAX_SPEED, NUM_BOOST_PADS, TICKS_PER_FRAME
+from bot.constants import BACK_WALL_Y, CAR_MAX_SPEED, MAX_PLAYERS_PER_TEAM, NUM_BOOST_PADS, TICKS_PER_FRAME
 from bot.frame import BALL_F, CAR_F, FORWARD, GAME_F, KICKOFF_PAUSE, ON_GROUND, POS, VEL, Frames
 from bot.obs import GLOBAL_F, MATE_SLOTS, MAX_OTHERS, OTHER_F, build_obs
 from bot.policy import Policy, PolicyConfig, load_policy
@@ -58,9 +60,9 @@ from training.storage import write_json
 
 BALL_MAX_SPEED = 6000.0  # uu/s
 NO_THROTTLE = torch.from_numpy(ACTION_TABLE[:, THROTTLE] <= 0)  # (A,) ruled out in the kickoff pause
-# The learner plays 1v1: of the observation's five other-car slots only the opponent's (the first opponent slot)
-# is ever filled, and the policy pools over filled slots only, so it sees just that one: the same logits
-# (tests/test_finetune.py) for 43% fewer multiply-adds. The value net reads every slot.
+# In 1v1 of the observation's five other-car slots only the opponent's (the first opponent slot) is ever filled,
+# and the policy pools over filled slots only, so it sees just that one: the same logits (tests/test_finetune.py)
+# for 43% fewer multiply-adds. Runs with team arenas give it every slot. The value net reads every slot.
 OPPONENT_SLOT = slice(MATE_SLOTS, MATE_SLOTS + 1)
 
 
@@ -72,7 +74,10 @@ class Config:
     out: Path = arg(Path("runs/finetune"), "run folder: checkpoint, TensorBoard logs, history, model/")
     export: Path | None = arg(None, "also write the fine-tuned policy (fp16) to this folder, e.g. models/bc")
     steps: int = arg(2_000_000, "learner decisions (30 per game-second) to train on, all processes together")
-    arenas: int = arg(32, "1v1 arenas stepped in lockstep (per process under torchrun)")
+    arenas: int = arg(32, "arenas stepped in lockstep (per process under torchrun)")
+    team_sizes: tuple[int, ...] = arg((1,), "cars per team in the chaser arenas, cycled over them (1 2 3: 1v1, 2v2 "
+                                            "and 3v3 in turn); the learner drives every car of its team. Nexto and "
+                                            "--opponent-policy arenas are 1v1")
     rollout: int = arg(128, "decisions per arena between updates")
     temperature: float = arg(0.5, "the bot's sampling temperature: the policy trained is softmax(logits / T)")
     kl_coef: float = arg(0.1, "weight of KL(policy || clone) in the loss")
@@ -109,7 +114,7 @@ class Config:
     opponent_arenas: int = arg(0, "arenas per process where --opponent-policy is the opponent")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
-    ADDED_LATER: ClassVar[dict] = {"procs": 1, "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
+    ADDED_LATER: ClassVar[dict] = {"procs": 1, "team_sizes": (1,), "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
                                    "nexto_epsilon_from": 0, "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0,
                                    "opponent_policy": None, "opponent_arenas": 0}
 
@@ -121,6 +126,21 @@ def nexto_epsilon_bound(cfg: Config, step: int) -> float:
         return cfg.nexto_epsilon
     done = (step - cfg.nexto_epsilon_from) / (cfg.nexto_epsilon_until - cfg.nexto_epsilon_from)
     return cfg.nexto_epsilon * float(np.clip(1.0 - done, 0.0, 1.0))
+
+
+def arena_team_sizes(arenas: int, one_v_one: int, team_sizes: tuple[int, ...]) -> np.ndarray:
+    """(G,) cars per team: 1 in the first `one_v_one` arenas (Nexto's and the frozen policy's), then team_sizes
+    cycled over the rest (the chaser arenas)."""
+    if not team_sizes or min(team_sizes) < 1 or max(team_sizes) > MAX_PLAYERS_PER_TEAM:
+        raise ValueError(f"--team-sizes {' '.join(map(str, team_sizes))}: each must be 1 to {MAX_PLAYERS_PER_TEAM}")
+    sizes = np.ones(arenas, np.int64)
+    sizes[one_v_one:] = np.resize(np.asarray(team_sizes, np.int64), max(arenas - one_v_one, 0))
+    return sizes
+
+
+def policy_slots(cfg: "Config") -> slice:
+    """The other-car slots the learner's policy is given: the opponent's alone in 1v1-only runs (OPPONENT_SLOT)."""
+    return OPPONENT_SLOT if max(cfg.team_sizes) == 1 else slice(None)
 
 
 class ValueNet(nn.Module):
@@ -162,15 +182,17 @@ def _set_controls(car: rs.Car, c: np.ndarray) -> None:
 
 
 class ArenaBatch:
-    """G 1v1 arenas: the learner's car is slot g % 2 (blue in even arenas); Nexto drives the other in the first
-    `nexto_arenas` arenas (deciding every 8 ticks, acting 8 ticks later, argmax but beta 0.5 in the kickoff pause,
-    as NextoAgent plays in `evaluate`), a frozen `opponent` policy in the next `opponent_arenas` (as the bot plays:
-    every 4 ticks, one tick late, sampled at `temperature`), the chaser in the rest."""
+    """G arenas; the learner drives every car of team g % 2 (blue in even arenas), one "agent" per car, so the
+    learner's batch has L = sum of the team sizes rows. Nexto drives the other car in the first `nexto_arenas`
+    arenas (deciding every 8 ticks, acting 8 ticks later, argmax but beta 0.5 in the kickoff pause, as NextoAgent
+    plays in `evaluate`), a frozen `opponent` policy in the next `opponent_arenas` (as the bot plays: every 4
+    ticks, one tick late, sampled at `temperature`), chasers drive every car of the other team in the rest. The
+    Nexto and frozen-policy arenas are 1v1; the chaser arenas cycle through `team_sizes`."""
 
     def __init__(self, games: int, episode_seconds: float, rng: np.random.Generator,
                  nexto_path: Path | None = None, nexto_arenas: int = 0, nexto_epsilon: float = 0.0,
                  nexto_episode_seconds: float = 0.0, opponent: Policy | None = None, opponent_arenas: int = 0,
-                 temperature: float = 0.5):
+                 temperature: float = 0.5, team_sizes: tuple[int, ...] = (1,)):
         if nexto_arenas and nexto_path is None:
             raise ValueError("--nexto-arenas needs --nexto PATH (Nexto's TorchScript model)")
         if opponent_arenas and opponent is None:
@@ -179,25 +201,40 @@ class ArenaBatch:
             raise ValueError(f"--nexto-arenas {nexto_arenas} and --opponent-arenas {opponent_arenas} must not be "
                              f"negative, and together at most --arenas {games}")
         self.rng = rng
-        self.arenas = [make_arena(1, 1, int(rng.integers(1 << 31))) for _ in range(games)]
-        self.cars = [a.get_cars() for a in self.arenas]
-        self.reader = BatchReader(self.arenas, [np.arange(2)] * games, rng)
-        self.me = np.arange(games) % 2
-        self.team = np.tile(np.array([0, 1], np.int8), (games, 1))
-        self.cars_gpf = np.zeros((games, 2, CAR_F), np.float32)
+        self.size = arena_team_sizes(games, nexto_arenas + opponent_arenas, team_sizes)  # (G,) cars per team
+        self.arenas = [make_arena(n, n, int(rng.integers(1 << 31))) for n in self.size]
+        self.cars = [a.get_cars() for a in self.arenas]  # blue then orange: car slot = car id - 1
+        self.reader = BatchReader(self.arenas, [np.arange(2 * n) for n in self.size], rng)
+        p = 2 * int(self.size.max())  # car rows per arena; smaller games leave rows absent (PRESENT 0)
+        self.learner_team = np.arange(games) % 2
+        self.me = self.learner_team * self.size  # (G,) the learner's first car slot (its only one in 1v1)
+        self.team = np.zeros((games, p), np.int8)
+        for g, n in enumerate(self.size):
+            self.team[g, n:2 * n] = 1
+        # the learner's cars ("agents", L of them) and the chasers' cars, as (arena, slot) pairs
+        self.agent_g = np.repeat(np.arange(games), self.size)
+        self.agent_slot = np.concatenate([self.me[g] + np.arange(n) for g, n in enumerate(self.size)])
+        self.first_agent = np.cumsum(self.size) - self.size  # (G,) each arena's first agent
+        self.nexto_arenas = nexto_arenas
+        self.policy_arenas = np.arange(nexto_arenas, nexto_arenas + opponent_arenas)
+        self.chasers = np.arange(nexto_arenas + opponent_arenas, games)
+        self.chaser_g = np.repeat(self.chasers, self.size[self.chasers])
+        self.chaser_slot = np.concatenate([(1 - self.learner_team[g]) * self.size[g] + np.arange(self.size[g])
+                                           for g in self.chasers] or [np.zeros(0, np.int64)])
+        self.agent_of_car = [{} for _ in range(games)]  # arena -> {car id: agent index}
+        for i, (g, slot) in enumerate(zip(self.agent_g, self.agent_slot)):
+            self.agent_of_car[g][self.cars[g][slot].id] = i
+        self.cars_gpf = np.zeros((games, p, CAR_F), np.float32)
         self.ball_gf = np.zeros((games, BALL_F), np.float32)
         self.pads_gk = np.zeros((games, NUM_BOOST_PADS), np.float32)
-        self.touched = np.zeros(games, bool)
+        self.touched = np.zeros(len(self.agent_g), bool)  # per agent, in the last decision
         self.kickoff_pause = np.ones(games, bool)
         self.steps_left = np.zeros(games, np.int64)
         seconds = np.full(games, episode_seconds)
         seconds[:nexto_arenas] = nexto_episode_seconds or episode_seconds
         self.max_steps = (seconds * 120 / TICKS_PER_FRAME).astype(np.int64)  # decisions per episode, per arena
         self.scores = np.zeros((games, 2), np.int64)
-        self.nexto_arenas = nexto_arenas
         self.opponent, self.temperature = opponent, temperature
-        self.policy_arenas = np.arange(nexto_arenas, nexto_arenas + opponent_arenas)
-        self.chasers = np.arange(nexto_arenas + opponent_arenas, games)
         self.nexto = None
         if nexto_arenas:
             from training.teachers.nexto import NextoTeacher
@@ -212,9 +249,15 @@ class ArenaBatch:
             # then, so that runs without a curriculum keep the random stream they had
             self.nexto.start_episodes(np.arange(nexto_arenas), self._nexto_frames(), rng)
 
+    @property
+    def agents(self) -> int:
+        """Learner cars in all arenas: the learner's batch size per decision."""
+        return len(self.agent_g)
+
     def _on_touch(self, arena, car, data) -> None:
-        if car.id - 1 == self.me[data]:
-            self.touched[data] = True
+        agent = self.agent_of_car[data].get(car.id)
+        if agent is not None:
+            self.touched[agent] = True
 
     def _reset(self, g: int) -> None:
         self.arenas[g].reset_kickoff(int(self.rng.integers(1 << 31)))
@@ -223,28 +266,31 @@ class ArenaBatch:
         self.kickoff_pause[g] = True
         self.steps_left[g] = self.max_steps[g]
 
-    def _chaser_rows(self, them: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The chasers' car rows and the ball rows between decisions: only the columns chaser_controls reads."""
-        car_cf = np.zeros((len(self.chasers), CAR_F), np.float32)
-        ball_cf = np.zeros((len(self.chasers), BALL_F), np.float32)
-        for i, g in enumerate(self.chasers):
-            state = self.cars[g][them[g]].get_state()
+    def _chaser_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The chasers' car rows and their arenas' ball rows between decisions: only the columns chaser_controls
+        reads."""
+        car_cf = np.zeros((len(self.chaser_g), CAR_F), np.float32)
+        ball_cf = np.zeros((len(self.chaser_g), BALL_F), np.float32)
+        for i, (g, slot) in enumerate(zip(self.chaser_g, self.chaser_slot)):
+            state = self.cars[g][slot].get_state()
             car_cf[i, POS], car_cf[i, VEL] = state.pos.as_numpy(), state.vel.as_numpy()
             car_cf[i, FORWARD], car_cf[i, ON_GROUND] = state.rot_mat.forward.as_numpy(), state.is_on_ground
             ball_cf[i, POS] = self.arenas[g].ball.get_state().pos.as_numpy()
         return car_cf, ball_cf
 
     def _nexto_frames(self) -> Frames:
-        """The Nexto arenas' current moments, one per row of T, as NextoTeacher reads them."""
+        """The Nexto arenas' current moments, one per row of T, as NextoTeacher reads them (1v1: two car rows)."""
         k = self.nexto_arenas
         game_kf = np.zeros((k, GAME_F), np.float32)
         game_kf[:, KICKOFF_PAUSE] = self.kickoff_pause[:k]
-        return Frames(time_t=np.zeros(k), game_tf=game_kf, ball_tf=self.ball_gf[:k], cars_tpf=self.cars_gpf[:k],
-                      pads_tk=self.pads_gk[:k], team_p=self.team[0])
+        return Frames(time_t=np.zeros(k), game_tf=game_kf, ball_tf=self.ball_gf[:k], cars_tpf=self.cars_gpf[:k, :2],
+                      pads_tk=self.pads_gk[:k], team_p=self.team[0, :2])
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
-        return build_obs(self.ball_gf, self.cars_gpf, self.pads_gk, self.team, self.me,
-                         np.full(len(self.arenas), NOOP_ACTION))
+        """Every agent's observation of this moment, from its own car: (L, GLOBAL_F), (L, MAX_OTHERS, OTHER_F)."""
+        a = self.agent_g
+        return build_obs(self.ball_gf[a], self.cars_gpf[a], self.pads_gk[a], self.team[a], self.agent_slot,
+                         np.full(len(a), NOOP_ACTION))
 
     def _opponent_actions(self, them: np.ndarray) -> np.ndarray:
         """The frozen opponent policy's actions in its arenas, from its own side's observation of this moment."""
@@ -256,13 +302,14 @@ class ArenaBatch:
             logits = masked_logits(logits, torch.from_numpy(self.kickoff_pause[s]), self.temperature)
             return torch.distributions.Categorical(logits=logits).sample().numpy()
 
-    def step(self, action_g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Apply the learner's actions (and the opponents') for one decision -> (reward parts (G, 4), done, scored)."""
-        g_all, k, c, s = np.arange(len(self.arenas)), self.nexto_arenas, self.chasers, self.policy_arenas
-        them = 1 - self.me
-        their_team = self.team[g_all, them]
-        mine = ACTION_TABLE[action_g]
+    def step(self, action_l: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply the agents' actions (L,) (and the opponents') for one decision -> reward parts (L, 4) and done (L,)
+        per agent, and the goal (G,) per arena: +1 the learner's team scored, -1 it conceded."""
+        g_all, k, s = np.arange(len(self.arenas)), self.nexto_arenas, self.policy_arenas
+        them = 1 - self.me  # the opponent's car in the 1v1 arenas (Nexto's and the frozen policy's)
+        mine = ACTION_TABLE[action_l]
         theirs = ACTION_TABLE[self._opponent_actions(them)] if len(s) else None  # the same moment the learner saw
+        chaser_team = 1 - self.learner_team[self.chaser_g]
         self.touched[:] = False
         if self.nexto is not None:  # a decision 8 ticks old (NextoTeacher's lag), set now: it acts from this tick
             nexto = ACTION_TABLE[self.nexto.act(self._nexto_frames(), self.rng)[np.arange(k), them[:k]]]
@@ -272,34 +319,38 @@ class ArenaBatch:
         # after the previous one. The learner decides on the first tick's packet; the chaser, as in `evaluate`,
         # on every tick's packet. The last tick also reads every arena into the rows for the next decision.
         for tick in range(TICKS_PER_FRAME):
-            rows = (self.cars_gpf[c, them[c]], self.ball_gf[c]) if tick == 0 else self._chaser_rows(them)
-            chaser = chaser_controls(*rows, their_team[c])
+            rows = ((self.cars_gpf[self.chaser_g, self.chaser_slot], self.ball_gf[self.chaser_g]) if tick == 0
+                    else self._chaser_rows())
+            chaser = chaser_controls(*rows, chaser_team)
             if tick < TICKS_PER_FRAME - 1:
                 for g in g_all:
                     self.reader.advance(g, 1)
             else:
                 self.reader.step(1, self.cars_gpf, self.ball_gf, self.pads_gk)
             if tick == 0:
-                for g in g_all:
-                    _set_controls(self.cars[g][self.me[g]], mine[g])
+                for i, (g, slot) in enumerate(zip(self.agent_g, self.agent_slot)):
+                    _set_controls(self.cars[g][slot], mine[i])
                 for i, g in enumerate(s):
                     _set_controls(self.cars[g][them[g]], theirs[i])
-            for i, g in enumerate(c):
-                _set_controls(self.cars[g][them[g]], chaser[i])
+            for i, (g, slot) in enumerate(zip(self.chaser_g, self.chaser_slot)):
+                _set_controls(self.cars[g][slot], chaser[i])
 
         scores = np.array([(a.blue_score, a.orange_score) for a in self.arenas])
         goal = scores - self.scores  # (G, 2)
         self.scores = scores
-        sign = np.where(self.me == 0, 1.0, -1.0)  # team perspective: the opponent's goal is at +y
-        scored = goal[g_all, self.me] - goal[g_all, them]  # +1 scored, -1 conceded
-        ball, me = self.ball_gf, self.cars_gpf[g_all, self.me]
+        mine_t = self.learner_team
+        sign = np.where(mine_t == 0, 1.0, -1.0)  # team perspective: the opponent's goal is at +y
+        scored = goal[g_all, mine_t] - goal[g_all, 1 - mine_t]  # +1 scored, -1 conceded
+        ball = self.ball_gf
         to_goal = np.stack([-ball[:, 0], sign * BACK_WALL_Y - ball[:, 1], -ball[:, 2]], 1)
         to_goal /= np.maximum(np.linalg.norm(to_goal, axis=1, keepdims=True), 1.0)
-        to_ball = ball[:, POS] - me[:, POS]
+        a = self.agent_g
+        car = self.cars_gpf[a, self.agent_slot]  # (L, CAR_F)
+        to_ball = ball[a][:, POS] - car[:, POS]
         to_ball /= np.maximum(np.linalg.norm(to_ball, axis=1, keepdims=True), 1.0)
-        parts = np.stack([scored, self.touched,
-                          (ball[:, VEL] * to_goal).sum(1) / BALL_MAX_SPEED,
-                          (me[:, VEL] * to_ball).sum(1) / CAR_MAX_SPEED], 1).astype(np.float32)
+        parts = np.stack([scored[a], self.touched,
+                          ((ball[:, VEL] * to_goal).sum(1) / BALL_MAX_SPEED)[a],
+                          (car[:, VEL] * to_ball).sum(1) / CAR_MAX_SPEED], 1).astype(np.float32)
 
         moved = (np.abs(ball[:, 0]) + np.abs(ball[:, 1]) > 1) | (np.abs(ball[:, VEL][:, :2]).sum(1) > 1)
         self.kickoff_pause &= ~moved
@@ -311,16 +362,16 @@ class ArenaBatch:
             self.reader.read(np.flatnonzero(done).tolist(), self.cars_gpf, self.ball_gf, self.pads_gk)
             if self.nexto is not None and done[:k].any():
                 self.nexto.start_episodes(done[:k], self._nexto_frames(), self.rng)
-        return parts, done, scored
+        return parts, done[a], scored
 
 
 class ReturnScale:
-    """Running standard deviation of each arena's discounted return, which rewards are divided by before GAE,
+    """Running standard deviation of each learner car's discounted return, which rewards are divided by before GAE,
     so the value net fits returns of order 1 whatever the reward weights (a return of ~45 from a dense reward
     alone left its loss at 30-40 for 400k decisions, and the advantages noisy)."""
 
-    def __init__(self, games: int, gamma: float):
-        self.gamma, self.ret = gamma, np.zeros(games)
+    def __init__(self, cars: int, gamma: float):
+        self.gamma, self.ret = gamma, np.zeros(cars)
         self.count, self.mean, self.var = 0.0, 0.0, 1.0
 
     def update(self, reward_g: np.ndarray, done_g: np.ndarray) -> None:
@@ -340,8 +391,11 @@ class ReturnScale:
         return {"ret": self.ret.tolist(), "count": self.count, "mean": self.mean, "var": self.var}
 
     def load(self, state: dict) -> None:
-        self.ret, self.count = np.array(state["ret"]), state["count"]
-        self.mean, self.var = state["mean"], state["var"]
+        """The saved summary; the running returns too when they are of as many cars (a resume with other arenas
+        keeps the statistics and starts every car's return at 0)."""
+        if len(state["ret"]) == len(self.ret):
+            self.ret = np.array(state["ret"])
+        self.count, self.mean, self.var = state["count"], state["mean"], state["var"]
 
 
 def masked_logits(logits: torch.Tensor, kickoff: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -367,7 +421,8 @@ def train(cfg: Config) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     step, history = 0, []
-    scale = ReturnScale(cfg.arenas, cfg.gamma)
+    sizes = arena_team_sizes(cfg.arenas, cfg.nexto_arenas + cfg.opponent_arenas, cfg.team_sizes)
+    scale = ReturnScale(int(sizes.sum()), cfg.gamma)  # one return per learner car
     if (out / "checkpoint" / "state.json").is_file():
         state = load_checkpoint(out / "checkpoint", model, optimizer, rng)
         step, history = state["step"], state["history"]
@@ -390,11 +445,11 @@ def train(cfg: Config) -> dict:
     opponent, opponent_config = load_policy(cfg.opponent_policy) if cfg.opponent_policy else (None, {})
     env = ArenaBatch(cfg.arenas, cfg.episode_seconds, rng, cfg.nexto, cfg.nexto_arenas,
                      nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
-                     cfg.temperature)
-    n_nexto = cfg.nexto_arenas
+                     cfg.temperature, cfg.team_sizes)
+    n_nexto, seen = cfg.nexto_arenas, policy_slots(cfg)
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
-    g, t_len = cfg.arenas, cfg.rollout
+    g, t_len = env.agents, cfg.rollout  # the learner's batch: one row per learner car
     bar = tqdm(total=cfg.steps, initial=step, desc="finetune", unit="decision", unit_scale=True,
                disable=not ddp.is_main)
     updates = 0
@@ -414,11 +469,11 @@ def train(cfg: Config) -> dict:
         with torch.inference_mode():
             for t in range(t_len):
                 glob, others = env.observe()
-                buf_glob[t], buf_others[t], buf_kickoff[t] = glob, others, env.kickoff_pause
+                kickoff = env.kickoff_pause[env.agent_g]
+                buf_glob[t], buf_others[t], buf_kickoff[t] = glob, others, kickoff
                 gt, ot = torch.from_numpy(glob), torch.from_numpy(others)
                 dist = torch.distributions.Categorical(
-                    logits=masked_logits(policy(gt, ot[:, OPPONENT_SLOT]), torch.from_numpy(env.kickoff_pause),
-                                         cfg.temperature))
+                    logits=masked_logits(policy(gt, ot[:, seen]), torch.from_numpy(kickoff), cfg.temperature))
                 action = dist.sample()
                 buf_action[t], buf["logp"][t] = action.numpy(), dist.log_prob(action).numpy()
                 buf["value"][t] = model["value"](gt, ot).numpy()
@@ -431,7 +486,7 @@ def train(cfg: Config) -> dict:
                 nexto_against += int((scored[:n_nexto] < 0).sum())
                 policy_for += int((scored[env.policy_arenas] > 0).sum())
                 policy_against += int((scored[env.policy_arenas] < 0).sum())
-                episodes += int(done.sum())
+                episodes += int(done[env.first_agent].sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
 
@@ -455,14 +510,14 @@ def train(cfg: Config) -> dict:
                 "ret": torch.from_numpy(ret.reshape(n))}
         with torch.no_grad():  # the anchor does not change during the update: once per rollout, not per epoch
             flat["anchor_logp"] = torch.cat([torch.log_softmax(masked_logits(
-                anchor(flat["glob"][i:i + cfg.minibatch], flat["others"][i:i + cfg.minibatch, OPPONENT_SLOT]),
+                anchor(flat["glob"][i:i + cfg.minibatch], flat["others"][i:i + cfg.minibatch, seen]),
                 flat["kickoff"][i:i + cfg.minibatch], cfg.temperature), 1) for i in range(0, n, cfg.minibatch)])
         stats = {"kl_clone": 0.0, "clip_frac": 0.0, "value_loss": 0.0, "entropy": 0.0}
         batches = 0
         for _ in range(cfg.epochs):
             for idx in torch.from_numpy(rng.permutation(n)).split(cfg.minibatch):
                 b = {k: v[idx] for k, v in flat.items()}
-                logits = masked_logits(train_policy(b["glob"], b["others"][:, OPPONENT_SLOT]), b["kickoff"],
+                logits = masked_logits(train_policy(b["glob"], b["others"][:, seen]), b["kickoff"],
                                        cfg.temperature)
                 logp_all = torch.log_softmax(logits, 1)
                 logp = logp_all.gather(1, b["action"][:, None])[:, 0]
@@ -498,13 +553,14 @@ def train(cfg: Config) -> dict:
         step += n_all
         updates += 1
         bar.update(n_all)
-        game_minutes = n_all * TICKS_PER_FRAME / 120 / 60
+        game_minutes = t_len * cfg.arenas * ddp.world * TICKS_PER_FRAME / 120 / 60
         row = {"step": step, **dict(zip(stats, tally[-len(stats):].tolist())),
                "reward_per_decision": float(reward_sum / n_all), "return_std": scale.std,
                "goals_for_per_minute": float(goals_for / game_minutes),
                "goals_against_per_minute": float(goals_against / game_minutes),
                "touch_share": float(parts_sum[1] / n_all), "ball_to_goal": float(parts_sum[2] / n_all),
                "car_to_ball": float(parts_sum[3] / n_all), "episodes": int(episodes),
+               "game_minutes": float(game_minutes),
                "decisions_per_s": n_all / (time.perf_counter() - t0),
                "rollout_share": sim_seconds / (time.perf_counter() - t0)}
         # per game-minute in the Nexto arenas alone, the --opponent-policy arenas alone and the chaser arenas alone
@@ -565,7 +621,8 @@ def train(cfg: Config) -> dict:
 def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     last = history[-1] if history else {}
     recent = history[-max(1, len(history) // 20):]  # the last 5% of updates: one update is ~2 game-minutes
-    minutes = last.get("step", 0) * TICKS_PER_FRAME / 120 / 60
+    minutes = (sum(row["game_minutes"] for row in history) if all("game_minutes" in row for row in history)
+               else last.get("step", 0) * TICKS_PER_FRAME / 120 / 60)  # rows before team arenas: 1v1 only
     tune = config["finetune"]
     earlier, rounds = tune.get("previous"), []
     while earlier:  # an already fine-tuned start: every earlier round, newest first
@@ -591,6 +648,8 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
     recent_decisions = last.get("step", 0) - (history[-len(recent) - 1]["step"] if len(history) > len(recent) else 0)
     scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
     opponent = "the chaser baseline (acting every tick)"
+    games = ("1v1" if max(cfg.team_sizes) == 1 else
+             "/".join(f"{n}v{n}" for n in cfg.team_sizes) + " in turn (the learner driving every car of its team)")
     steps = [0] + [row["step"] for row in history]  # from the rows, so a run resumed with other settings reads right
     with_nexto = sum(b - a for a, b, row in zip(steps, steps[1:], history) if "nexto_goals_for_per_minute" in row)
     if with_nexto:
@@ -617,7 +676,7 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
 The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> one of the 90 actions.
 It starts from {start}, trained on {config['data']['replays']} replays labelled by the IDM
 {config['data']['idm_weights_sha256']}. This round trained it with PPO for {last.get('step', 0):,} decisions
-({minutes:,.0f} game-minutes) of 1v1 against {opponent} in RocketSim, with
+({minutes:,.0f} game-minutes) of {games} against {opponent} in RocketSim, with
 KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},

@@ -36,7 +36,8 @@ class Config:
     sim: tuple[Path, ...] = arg((Path("data/sim-nexto"),), "simulate output folder(s)")
     replays: Path | None = arg(None, "parsed replays (`python -m training replays` output) to measure hold gaps on")
     out: Path = arg(Path("runs/idm"), "run folder: checkpoint/, tensorboard/, curves.png, model/")
-    arch: str = arg("mlp", "mlp (flattened window) or tcn (temporal convolution)")
+    arch: str = arg("mlp", "mlp (flattened window), resmlp (the same with residual blocks and layer norm) or tcn "
+                           "(temporal convolution)", choices=("mlp", "resmlp", "tcn"))
     half_width: int = arg(20, "frames each side of the labelled one (30 Hz)")
     motion: bool = arg(True, "add the car's own-axes motion and its change to the next frame to every frame")
     interpolate_held: bool = arg(False, "fill in the target car's held frames on the line between its fresh samples")

@@ -1,4 +1,5 @@
-"""IDM networks: an MLP on the flattened window (the original's design) and a temporal convolution.
+"""IDM networks: an MLP on the flattened window (the original's design), the same MLP with residual connections
+and layer norm, and a temporal convolution.
 
 Both map a window (B, W, F) to action logits (B, A) and logits of on_ground, has_jump, has_flip (B, 3).
 `IDMConfig` is what a checkpoint's config.json stores, so a model rebuilds from its JSON alone.
@@ -17,7 +18,7 @@ FLAG_NAMES = ("on_ground", "has_jump", "has_flip")
 
 @dataclass(frozen=True)
 class IDMConfig:
-    arch: str = "mlp"  # "mlp" or "tcn"
+    arch: str = "mlp"  # "mlp", "resmlp" or "tcn"
     half_width: int = 20  # frames on each side of the labelled one; W = 2 * half_width + 1
     hidden: int = 512  # MLP width / TCN channels
     layers: int = 4  # hidden layers (MLP) or conv blocks (TCN)
@@ -60,6 +61,27 @@ class MLPIDM(nn.Module):
         return self.action_head(h), self.flag_head(h)  # (B, A), (B, 3)
 
 
+class ResMLPIDM(nn.Module):
+    """The MLP with each hidden layer as a pre-norm residual block, h + relu(W LN(h)): the same multiply-adds, but
+    gradients reach the first layer undiminished, which a deep plain MLP learns slowly without."""
+
+    def __init__(self, cfg: IDMConfig):
+        super().__init__()
+        self.embed = nn.Linear(cfg.window * cfg.features, cfg.hidden)
+        self.norms = nn.ModuleList(nn.LayerNorm(cfg.hidden) for _ in range(cfg.layers - 1))
+        self.linears = nn.ModuleList(nn.Linear(cfg.hidden, cfg.hidden) for _ in range(cfg.layers - 1))
+        self.out_norm = nn.LayerNorm(cfg.hidden)
+        self.action_head = nn.Linear(cfg.hidden, NUM_ACTIONS)
+        self.flag_head = nn.Linear(cfg.hidden, len(FLAG_NAMES))
+
+    def forward(self, x_bwf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.embed(x_bwf.flatten(1)))  # (B, H)
+        for norm, linear in zip(self.norms, self.linears):
+            h = h + torch.relu(linear(norm(h)))
+        h = self.out_norm(h)
+        return self.action_head(h), self.flag_head(h)  # (B, A), (B, 3)
+
+
 class TCNIDM(nn.Module):
     """Residual 1-D convolutions over time (kernel 5, growing dilation), then the centre frames' features."""
 
@@ -86,9 +108,11 @@ class TCNIDM(nn.Module):
 def build_idm(cfg: IDMConfig) -> nn.Module:
     if cfg.arch == "mlp":
         return MLPIDM(cfg)
+    if cfg.arch == "resmlp":
+        return ResMLPIDM(cfg)
     if cfg.arch == "tcn":
         return TCNIDM(cfg)
-    raise ValueError(f"unknown IDM architecture {cfg.arch!r}: use mlp or tcn")
+    raise ValueError(f"unknown IDM architecture {cfg.arch!r}: use mlp, resmlp or tcn")
 
 
 def equivalence_loss(logits_ba: torch.Tensor, equiv_ba: torch.Tensor) -> torch.Tensor:
