@@ -63,7 +63,8 @@ def test_tiny_training_run_writes_model_card_curves_and_logs(sim_data, tmp_path)
 def test_the_residual_mlp_trains_exports_and_loads_back(sim_data, tmp_path):
     """--arch resmlp: the same multiply-adds as the MLP (plus layer norms), saved and rebuilt from its config."""
     from training.idm.model import IDMConfig, build_idm
-    mlp, res = (build_idm(IDMConfig(arch=a, half_width=4, hidden=64, layers=3, motion=True)) for a in ("mlp", "resmlp"))
+    mlp, res = (build_idm(IDMConfig(arch=arch, half_width=4, hidden=64, layers=3, motion=True))
+                for arch in ("mlp", "resmlp"))
     linear_weights = [sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear)) for net in (mlp, res)]
     assert linear_weights[0] == linear_weights[1]
     proc = run_train(sim_data, tmp_path, "--arch", "resmlp", "--steps", "10", "--eval-every", "10")

@@ -114,9 +114,9 @@ class Config:
     opponent_arenas: int = arg(0, "arenas per process where --opponent-policy is the opponent")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
-    ADDED_LATER: ClassVar[dict] = {"procs": 1, "team_sizes": (1,), "nexto": None, "nexto_arenas": 0, "nexto_epsilon": 0.0,
-                                   "nexto_epsilon_from": 0, "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0,
-                                   "opponent_policy": None, "opponent_arenas": 0}
+    ADDED_LATER: ClassVar[dict] = {"procs": 1, "team_sizes": (1,), "nexto": None, "nexto_arenas": 0,
+                                   "nexto_epsilon": 0.0, "nexto_epsilon_from": 0, "nexto_epsilon_until": 0,
+                                   "nexto_episode_seconds": 0.0, "opponent_policy": None, "opponent_arenas": 0}
 
 
 def nexto_epsilon_bound(cfg: Config, step: int) -> float:
