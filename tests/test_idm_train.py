@@ -65,8 +65,9 @@ def test_the_residual_mlp_trains_exports_and_loads_back(sim_data, tmp_path):
     from training.idm.model import IDMConfig, build_idm
     mlp, res = (build_idm(IDMConfig(arch=arch, half_width=4, hidden=64, layers=3, motion=True))
                 for arch in ("mlp", "resmlp"))
-    linear_weights = [sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear)) for net in (mlp, res)]
-    assert linear_weights[0] == linear_weights[1]
+    def linear_weights(net: torch.nn.Module) -> int:
+        return sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear))
+    assert linear_weights(mlp) == linear_weights(res)
     proc = run_train(sim_data, tmp_path, "--arch", "resmlp", "--steps", "10", "--eval-every", "10")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
