@@ -217,6 +217,20 @@ def test_finetune_in_team_arenas_exports_and_counts_game_time(tmp_path):
     assert "1v1/3v3 in turn" in (out / "model" / "MODEL_CARD.md").read_text()
 
 
+def test_value_warmup_trains_the_value_net_alone(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training", "finetune", "--policy", str(ROOT / "models" / "bc"), "--out", str(out),
+           "--arenas", "2", "--rollout", "16", "--minibatch", "16", "--steps", "32", "--value-warmup", "32"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    tuned, _ = load_policy(out / "model")
+    start, _ = load_policy(ROOT / "models" / "bc")
+    for a, b in zip(tuned.state_dict().values(), start.state_dict().values()):
+        torch.testing.assert_close(a, b.to(a.dtype))  # the policy did not move (its export is fp32 of the fp16 start)
+    assert json.loads((out / "history.json").read_text())["history"][0]["value_loss"] > 0
+    assert "only the new value network learned" in (out / "model" / "MODEL_CARD.md").read_text()
+
+
 def test_procs_must_match_the_torchrun_world(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="--procs 3"):

@@ -83,6 +83,8 @@ class Config:
     kl_coef: float = arg(0.1, "weight of KL(policy || clone) in the loss")
     lr: float = arg(5e-5, "Adam learning rate of the policy")
     value_lr: float = arg(5e-4, "Adam learning rate of the value network")
+    value_warmup: int = arg(0, "decisions (as --steps counts, from the run's start) in which only the value network "
+                               "learns: a new value net's advantages are noise at first, and the policy drifts on them")
     gamma: float = arg(0.995, "discount per decision (30 Hz)")
     gae_lambda: float = arg(0.95, "GAE lambda")
     clip: float = arg(0.2, "PPO ratio clip")
@@ -114,9 +116,10 @@ class Config:
     opponent_arenas: int = arg(0, "arenas per process where --opponent-policy is the opponent")
 
     # pipeline stamps of runs before a field existed stay current while it holds this value
-    ADDED_LATER: ClassVar[dict] = {"procs": 1, "team_sizes": (1,), "nexto": None, "nexto_arenas": 0,
-                                   "nexto_epsilon": 0.0, "nexto_epsilon_from": 0, "nexto_epsilon_until": 0,
-                                   "nexto_episode_seconds": 0.0, "opponent_policy": None, "opponent_arenas": 0}
+    ADDED_LATER: ClassVar[dict] = {"procs": 1, "team_sizes": (1,), "value_warmup": 0, "nexto": None,
+                                   "nexto_arenas": 0, "nexto_epsilon": 0.0, "nexto_epsilon_from": 0,
+                                   "nexto_epsilon_until": 0, "nexto_episode_seconds": 0.0, "opponent_policy": None,
+                                   "opponent_arenas": 0}
 
 
 def nexto_epsilon_bound(cfg: Config, step: int) -> float:
@@ -512,6 +515,7 @@ def train(cfg: Config) -> dict:
             flat["anchor_logp"] = torch.cat([torch.log_softmax(masked_logits(
                 anchor(flat["glob"][i:i + cfg.minibatch], flat["others"][i:i + cfg.minibatch, seen]),
                 flat["kickoff"][i:i + cfg.minibatch], cfg.temperature), 1) for i in range(0, n, cfg.minibatch)])
+        optimizer.param_groups[0]["lr"] = 0.0 if step < cfg.value_warmup else cfg.lr  # the policy's group
         stats = {"kl_clone": 0.0, "clip_frac": 0.0, "value_loss": 0.0, "entropy": 0.0}
         batches = 0
         for _ in range(cfg.epochs):
@@ -646,6 +650,8 @@ def model_card(cfg: Config, config: dict, history: list[dict]) -> str:
                       "nexto_goals_for_per_minute", "nexto_goals_against_per_minute",
                       "policy_goals_for_per_minute", "policy_goals_against_per_minute")}
     recent_decisions = last.get("step", 0) - (history[-len(recent) - 1]["step"] if len(history) > len(recent) else 0)
+    warmup = (f" In its first {cfg.value_warmup:,} decisions only the new value network learned (the policy's "
+              "learning rate 0)." if cfg.value_warmup else "")
     scaled = " (divided by the running std of the discounted return)" if cfg.scale_rewards else ""
     opponent = "the chaser baseline (acting every tick)"
     games = ("1v1" if max(cfg.team_sizes) == 1 else
@@ -677,7 +683,7 @@ The policy the RL-RPT bot plays with: replay-style observation (bot/obs.py) -> o
 It starts from {start}, trained on {config['data']['replays']} replays labelled by the IDM
 {config['data']['idm_weights_sha256']}. This round trained it with PPO for {last.get('step', 0):,} decisions
 ({minutes:,.0f} game-minutes) of {games} against {opponent} in RocketSim, with
-KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.
+KL(policy || {anchor}) weighted {cfg.kl_coef} keeping it close to it.{warmup}
 
 - rewards: goal {cfg.goal_reward}, touch {cfg.touch_reward}, ball towards goal {cfg.ball_to_goal_reward},
   car towards ball {cfg.car_to_ball_reward}{scaled};
