@@ -214,6 +214,10 @@ def test_finetune_in_team_arenas_exports_and_counts_game_time(tmp_path):
     history = json.loads((out / "history.json").read_text())["history"]
     assert [row["step"] for row in history] == [32]  # 1 + 3 learner cars x 8 decisions
     assert history[0]["game_minutes"] == pytest.approx(2 * 8 * 4 / 120 / 60)  # two arenas' game time
+    row = history[0]  # apart by team size, one arena of each here: the two sizes' goals add up to the run's
+    for side in ("for", "against"):
+        apart = row[f"goals_{side}_per_minute_1v1"] + row[f"goals_{side}_per_minute_3v3"]
+        assert apart / 2 == pytest.approx(row[f"goals_{side}_per_minute"])
     assert "1v1/3v3 in turn" in (out / "model" / "MODEL_CARD.md").read_text()
 
 

@@ -469,6 +469,7 @@ def train(cfg: Config) -> dict:
         parts_sum, goals_for, goals_against, episodes = np.zeros(4), 0, 0, 0
         nexto_for, nexto_against = 0, 0  # of those, in the arenas where Nexto is the opponent
         policy_for, policy_against = 0, 0  # and where --opponent-policy is
+        size_for, size_against = np.zeros(MAX_PLAYERS_PER_TEAM), np.zeros(MAX_PLAYERS_PER_TEAM)  # by team size
         with torch.inference_mode():
             for t in range(t_len):
                 glob, others = env.observe()
@@ -489,6 +490,8 @@ def train(cfg: Config) -> dict:
                 nexto_against += int((scored[:n_nexto] < 0).sum())
                 policy_for += int((scored[env.policy_arenas] > 0).sum())
                 policy_against += int((scored[env.policy_arenas] < 0).sum())
+                size_for += np.bincount(env.size - 1, scored > 0, MAX_PLAYERS_PER_TEAM)
+                size_against += np.bincount(env.size - 1, scored < 0, MAX_PLAYERS_PER_TEAM)
                 episodes += int(done[env.first_agent].sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
@@ -544,7 +547,7 @@ def train(cfg: Config) -> dict:
                 batches += 1
         # every rank's rollout counts: sum the tallies over ranks (the loss statistics are averaged)
         tally = np.array([*parts_sum, goals_for, goals_against, episodes, float(buf["reward"].sum()),
-                          nexto_for, nexto_against, policy_for, policy_against,
+                          nexto_for, nexto_against, policy_for, policy_against, *size_for, *size_against,
                           *(v / batches for v in stats.values())])
         if ddp.world > 1:
             tally_t = torch.from_numpy(tally)
@@ -553,6 +556,7 @@ def train(cfg: Config) -> dict:
             tally[-len(stats):] /= ddp.world
         parts_sum, (goals_for, goals_against, episodes, reward_sum) = tally[:4], tally[4:8]
         nexto_for, nexto_against, policy_for, policy_against = tally[8:12]
+        size_for, size_against = np.split(tally[12:12 + 2 * MAX_PLAYERS_PER_TEAM], 2)
         n_all = n * ddp.world
         step += n_all
         updates += 1
@@ -582,6 +586,12 @@ def train(cfg: Config) -> dict:
             row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for - policy_for) / chaser_minutes),
                        chaser_goals_against_per_minute=float((goals_against - nexto_against - policy_against)
                                                              / chaser_minutes))
+        if max(cfg.team_sizes) > 1:  # and by team size: goals_for_per_minute_2v2, ...
+            arenas_of = np.bincount(env.size - 1, minlength=MAX_PLAYERS_PER_TEAM)
+            for n in np.flatnonzero(arenas_of):
+                minutes = game_minutes * arenas_of[n] / cfg.arenas
+                row[f"goals_for_per_minute_{n + 1}v{n + 1}"] = float(size_for[n] / minutes)
+                row[f"goals_against_per_minute_{n + 1}v{n + 1}"] = float(size_against[n] / minutes)
         history.append(row)
         if not ddp.is_main:
             continue
