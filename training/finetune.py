@@ -423,14 +423,10 @@ def train(cfg: Config) -> dict:
                                   {"params": model["value"].parameters(), "lr": cfg.value_lr}])
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    step, history = 0, []
-    sizes = arena_team_sizes(cfg.arenas, cfg.nexto_arenas + cfg.opponent_arenas, cfg.team_sizes)
-    scale = ReturnScale(int(sizes.sum()), cfg.gamma)  # one return per learner car
+    step, history, saved_scale = 0, [], None
     if (out / "checkpoint" / "state.json").is_file():
         state = load_checkpoint(out / "checkpoint", model, optimizer, rng)
-        step, history = state["step"], state["history"]
-        if "return_scale" in state:
-            scale.load(state["return_scale"])
+        step, history, saved_scale = state["step"], state["history"], state.get("return_scale")
         if ddp.is_main:
             print(f"finetune: resumed at step {step:,} (arenas restart from kickoffs)")
     if ddp.rank > 0:  # rank 0 keeps one process's streams (and the checkpoint's); the others draw their own
@@ -450,6 +446,9 @@ def train(cfg: Config) -> dict:
                      nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
                      cfg.temperature, cfg.team_sizes)
     n_nexto, seen = cfg.nexto_arenas, policy_slots(cfg)
+    scale = ReturnScale(env.agents, cfg.gamma)  # one return per learner car
+    if saved_scale:
+        scale.load(saved_scale)
     weights = np.array([cfg.goal_reward, cfg.touch_reward, cfg.ball_to_goal_reward, cfg.car_to_ball_reward],
                        np.float32)
     g, t_len = env.agents, cfg.rollout  # the learner's batch: one row per learner car
