@@ -446,6 +446,7 @@ def train(cfg: Config) -> dict:
                      nexto_epsilon_bound(cfg, step), cfg.nexto_episode_seconds, opponent, cfg.opponent_arenas,
                      cfg.temperature, cfg.team_sizes)
     n_nexto, seen = cfg.nexto_arenas, policy_slots(cfg)
+    chaser_size = env.size[env.chasers] - 1  # team size - 1 of each chaser arena, for the tallies by size
     scale = ReturnScale(env.agents, cfg.gamma)  # one return per learner car
     if saved_scale:
         scale.load(saved_scale)
@@ -468,7 +469,8 @@ def train(cfg: Config) -> dict:
         parts_sum, goals_for, goals_against, episodes = np.zeros(4), 0, 0, 0
         nexto_for, nexto_against = 0, 0  # of those, in the arenas where Nexto is the opponent
         policy_for, policy_against = 0, 0  # and where --opponent-policy is
-        size_for, size_against = np.zeros(MAX_PLAYERS_PER_TEAM), np.zeros(MAX_PLAYERS_PER_TEAM)  # by team size
+        # and in the chaser arenas by team size (the Nexto and --opponent-policy arenas are tallied above)
+        size_for, size_against = np.zeros(MAX_PLAYERS_PER_TEAM), np.zeros(MAX_PLAYERS_PER_TEAM)
         with torch.inference_mode():
             for t in range(t_len):
                 glob, others = env.observe()
@@ -489,8 +491,8 @@ def train(cfg: Config) -> dict:
                 nexto_against += int((scored[:n_nexto] < 0).sum())
                 policy_for += int((scored[env.policy_arenas] > 0).sum())
                 policy_against += int((scored[env.policy_arenas] < 0).sum())
-                size_for += np.bincount(env.size - 1, scored > 0, MAX_PLAYERS_PER_TEAM)
-                size_against += np.bincount(env.size - 1, scored < 0, MAX_PLAYERS_PER_TEAM)
+                size_for += np.bincount(chaser_size, scored[env.chasers] > 0, MAX_PLAYERS_PER_TEAM)
+                size_against += np.bincount(chaser_size, scored[env.chasers] < 0, MAX_PLAYERS_PER_TEAM)
                 episodes += int(done[env.first_agent].sum())
             last_value = model["value"](*(torch.from_numpy(x) for x in env.observe())).numpy()
         sim_seconds = time.perf_counter() - t0
@@ -585,8 +587,8 @@ def train(cfg: Config) -> dict:
             row.update(chaser_goals_for_per_minute=float((goals_for - nexto_for - policy_for) / chaser_minutes),
                        chaser_goals_against_per_minute=float((goals_against - nexto_against - policy_against)
                                                              / chaser_minutes))
-        if max(cfg.team_sizes) > 1:  # and by team size: goals_for_per_minute_2v2, ...
-            arenas_of = np.bincount(env.size - 1, minlength=MAX_PLAYERS_PER_TEAM)
+        if max(cfg.team_sizes) > 1:  # the chaser arenas by team size: goals_for_per_minute_2v2, ...
+            arenas_of = np.bincount(chaser_size, minlength=MAX_PLAYERS_PER_TEAM)
             for n in np.flatnonzero(arenas_of):
                 minutes = game_minutes * arenas_of[n] / cfg.arenas
                 row[f"goals_for_per_minute_{n + 1}v{n + 1}"] = float(size_for[n] / minutes)
